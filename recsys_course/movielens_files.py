@@ -19,8 +19,10 @@ from __future__ import annotations
 import csv
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where it is used: checking a manifest needs none of it
+    import pandas as pd
 
 GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
@@ -50,6 +52,8 @@ def sha256_of(path: Path) -> str:
 
 
 def _read_table(path: Path, sep: str, names: list[str], dtypes: dict) -> pd.DataFrame:
+    import pandas as pd
+
     if not path.is_file():
         raise MovieLensFormatError(f"{path} is missing")
     try:
