@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"  # nbgrader calls the alembic executable
-exec .venv/bin/python -m pytest "$@"
+# --durations: the slowest notebooks and tests are listed at the end of every run.
+exec .venv/bin/python -m pytest --durations=15 "$@"
