@@ -85,7 +85,11 @@ def execution_problems(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]
     for status, needle in EXECUTION_STATUSES:
         hit = next((text for text in texts if needle in text), None)
         if hit:
-            found.append((status, hit.splitlines()[0][:300]))
+            message = hit.splitlines()[0][:300]
+            if message.rstrip().endswith(":"):  # nbgrader's timeout error has no text of its own
+                message = message.rstrip() + " a cell ran longer than the per-cell timeout (--cell-timeout)"
+            if all(message != seen for _, seen in found):
+                found.append((status, message))
     return found
 
 
