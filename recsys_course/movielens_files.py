@@ -42,13 +42,18 @@ class MovieLensFormatError(ValueError):
     """A MovieLens file is missing or does not have GroupLens's format."""
 
 
-def sha256_of(path: Path) -> str:
-    """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Return the hex digest of a file (``sha256``, or ``sha1`` as GroupLens's zip is pinned)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    """Return the hex SHA-256 of a file."""
+    return file_digest(path, "sha256")
 
 
 def _read_table(path: Path, sep: str, names: list[str], dtypes: dict) -> pd.DataFrame:
