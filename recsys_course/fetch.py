@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .data_home import MOVIELENS_FOLDER, cache_home, data_home
 from .movielens_files import (
-    ALL_FILES, CORE_FILES, GENRES, MovieLensFormatError, check_movielens_folder,
+    CORE_FILES, GENRES, MovieLensFormatError, check_movielens_folder,
     file_digest, sha256_of, write_movielens_files,
 )
 
