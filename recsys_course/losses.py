@@ -75,6 +75,23 @@ def _row_major(sparse_ratings: tf.SparseTensor) -> tf.SparseTensor:
         return tf.sparse.reorder(sparse_ratings)
 
 
+# TensorFlow's CPU kernel for sparse x dense products switches to a path
+# several times slower once the dense factor has 32 columns or more (measured
+# on MovieLens 100K: 1.7 ms per product at d=31, 8.5-10 ms at d=35), so wider
+# factors are multiplied in blocks of at most 31 columns.
+FAST_SPARSE_MATMUL_COLUMNS = 31
+
+
+def _sparse_times_dense(sparse: tf.SparseTensor, dense: tf.Tensor, adjoint_a: bool = False) -> tf.Tensor:
+    """``sparse @ dense`` (or ``sparse^T @ dense``), in column blocks that keep the fast kernel."""
+    width = dense.shape[-1]
+    if width is None or width <= FAST_SPARSE_MATMUL_COLUMNS:
+        return tf.sparse.sparse_dense_matmul(sparse, dense, adjoint_a=adjoint_a)
+    return tf.concat([tf.sparse.sparse_dense_matmul(sparse, dense[:, start:start + FAST_SPARSE_MATMUL_COLUMNS],
+                                                    adjoint_a=adjoint_a)
+                      for start in range(0, width, FAST_SPARSE_MATMUL_COLUMNS)], axis=1)
+
+
 def _dense_is_cheaper(num_users: int | None, num_movies: int | None,
                       num_ratings: int | None) -> bool:
     if num_users is None or num_movies is None or not num_ratings:
@@ -121,8 +138,8 @@ def observed_mse(sparse_ratings: tf.SparseTensor, user_embeddings: tf.Tensor,
             shape = tf.stack([tf.shape(U, out_type=tf.int64)[0],
                               tf.shape(V, out_type=tf.int64)[0]])
             E = tf.SparseTensor(indices, scale * errors, shape)
-            return (tf.sparse.sparse_dense_matmul(E, V),                  # E V
-                    tf.sparse.sparse_dense_matmul(E, U, adjoint_a=True))  # E^T U
+            return (_sparse_times_dense(E, V),                  # E V
+                    _sparse_times_dense(E, U, adjoint_a=True))  # E^T U
 
         return tf.reduce_mean(tf.square(errors)), gradient
 
