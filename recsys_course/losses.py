@@ -16,8 +16,9 @@ which on a CPU is several times slower. Any loss built on `observed_mse`
 ordinary autodiff: `tf.custom_gradient` plugs it into the tape.
 
 XLA cannot compile `tf.sparse.sparse_dense_matmul`. The training step of such
-a loss is faster as a plain `tf.function` than any route we measured under XLA,
-so `observed_mse` says so (see `collect_xla_exclusions`) and the trainer skips
+a loss is faster as a plain `tf.function` than any route we measured under XLA
+(segment sums, dense products; `benchmarks/bench_trainer.py --routes`), so
+`observed_mse` says so (see `collect_xla_exclusions`) and the trainer skips
 XLA for it instead of failing to compile and falling back.
 """
 from __future__ import annotations
@@ -61,18 +62,27 @@ def _exclude_from_xla(reason: str) -> None:
         reasons.append(reason)
 
 
-def _row_major(sparse_ratings: tf.SparseTensor) -> tf.SparseTensor:
-    """The ratings in canonical (user, then movie) order.
+def _row_major(sparse_ratings: tf.SparseTensor, num_movies: int | None = None,
+               ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+    """Indices and values in canonical (user, then movie) order, and cell numbers.
 
     sparse_dense_matmul accepts any order, but reading the rows in order keeps
     its memory accesses local (up to 2x faster on ratings from a shuffled
-    split). A sparse tensor captured by the loss's closure is a constant:
-    sort it once, eagerly, even while tf.function traces the loss.
+    split). The cell number of rating (i, j) in the flattened matrix,
+    i * num_movies + j, is returned when num_movies is given. A sparse tensor
+    captured by the loss's closure is a constant: compute all this once,
+    eagerly, even while tf.function traces the loss (per step it cost ~1 ms).
     """
+    def compute():
+        ratings = tf.sparse.reorder(sparse_ratings)
+        rows, cols = ratings.indices[:, 0], ratings.indices[:, 1]
+        cells = None if num_movies is None else rows * num_movies + cols
+        return ratings.indices, ratings.values, cells
+
     if tf.is_symbolic_tensor(sparse_ratings.indices):
-        return tf.sparse.reorder(sparse_ratings)  # a graph input: sort in the graph
+        return compute()  # a graph input: compute in the graph
     with tf.init_scope():
-        return tf.sparse.reorder(sparse_ratings)
+        return compute()
 
 
 # TensorFlow's CPU kernel for sparse x dense products switches to a path
@@ -113,19 +123,17 @@ def observed_mse(sparse_ratings: tf.SparseTensor, user_embeddings: tf.Tensor,
         A scalar tensor; its gradient with respect to U and V is computed with
         two sparse x dense products (see the module docstring).
     """
-    ratings = _row_major(sparse_ratings)
-    indices = ratings.indices
-    values = tf.cast(ratings.values, user_embeddings.dtype)
     num_users, num_movies = user_embeddings.shape[0], movie_embeddings.shape[0]
-    dense = _dense_is_cheaper(num_users, num_movies, values.shape[0])
+    dense = _dense_is_cheaper(num_users, num_movies, sparse_ratings.values.shape[0])
+    indices, values, cells = _row_major(sparse_ratings, num_movies if dense else None)
+    values = tf.cast(values, user_embeddings.dtype)
     _exclude_from_xla("observed_mse computes its gradient with "
                       "tf.sparse.sparse_dense_matmul, which XLA cannot compile")
 
     @tf.custom_gradient
     def mse(U: tf.Tensor, V: tf.Tensor):
         if dense:
-            cell = indices[:, 0] * num_movies + indices[:, 1]  # row-major cell number
-            predictions = tf.gather(tf.reshape(tf.matmul(U, V, transpose_b=True), [-1]), cell)
+            predictions = tf.gather(tf.reshape(tf.matmul(U, V, transpose_b=True), [-1]), cells)
         else:
             predictions = tf.reduce_sum(
                 tf.gather(U, indices[:, 0]) * tf.gather(V, indices[:, 1]), axis=1)

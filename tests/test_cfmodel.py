@@ -145,6 +145,21 @@ def test_observed_mse_matches_reference_value_and_gradient(problem, monkeypatch,
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("dim", [31, 32, 70])
+def test_observed_mse_wide_embeddings(problem, dim):
+    """Products with 32+ columns go in blocks (TensorFlow's kernel slows down there)."""
+    rng = np.random.default_rng(dim)
+    U = tf.Variable(rng.normal(0, 0.3, (NUM_USERS, dim)).astype(np.float32))
+    V = tf.Variable(rng.normal(0, 0.3, (NUM_MOVIES, dim)).astype(np.float32))
+    results = []
+    for mse in (observed_mse, reference_mse):
+        with tf.GradientTape() as tape:
+            loss = mse(problem.train, U, V)
+        results.append([loss.numpy(), *(g.numpy() for g in tape.gradient(loss, [U, V]))])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
 def test_observed_mse_in_a_graph_with_the_ratings_as_input(problem):
     U, V = variables(problem)
 
@@ -282,9 +297,9 @@ def test_trains_every_variable_the_loss_reads(problem):
         logits = tf.matmul(hidden(features), V, transpose_b=True)
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
 
-    model = CFModel({"movie_id": V}, softmax_loss, [{"loss": softmax_loss}])
-    results = model.train(0, plot_results=False)  # builds the layer
+    hidden.build((None, 6))
     kernel = hidden.kernel.numpy()
+    model = CFModel({"movie_id": V}, softmax_loss, [{"loss": softmax_loss}])
     results = model.train(30, 0.5, plot_results=False, optimizer=keras.optimizers.Adagrad)
     assert not np.allclose(kernel, hidden.kernel.numpy())
     assert results["loss"] < model.history["value"].iloc[0]
