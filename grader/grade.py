@@ -25,6 +25,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,8 +84,6 @@ def prepare_templates(assignments: list[str], out: Path) -> dict[str, Path]:
         stamp = template / ".source-sha256"
         if not (stamp.is_file() and stamp.read_text() == fingerprint):
             if template.exists():
-                import shutil
-
                 shutil.rmtree(template)
             course = ThrowawayCourse.create(template, [assignment], source_root=root)
             course.generate(assignment)
@@ -168,8 +167,6 @@ def grade_class(submissions: Path, out: Path, assignments: list[str] | None = No
     releases = {a: release_notebook(root, a) for a in assignments}
     intake_dir = out / "intake" / hashlib.sha256(str(submissions.resolve()).encode()).hexdigest()[:12]
     if intake_dir.exists():
-        import shutil
-
         shutil.rmtree(intake_dir)
     intake = collect_submissions(submissions, releases, mapping=mapping, workdir=intake_dir)
     with open(out / "problems.csv", "w", newline="") as handle:
