@@ -26,7 +26,6 @@ and adds what nbgrader leaves out:
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from pathlib import Path
@@ -187,7 +186,3 @@ def _stderr_to_stdout(cell: NotebookNode) -> None:
             output["name"] = "stdout"
             output["text"] = "".join(f"[stderr] {line}" for line in output["text"].splitlines(True))
 
-
-def sandbox_report_path(environ=os.environ) -> str:
-    """Where the sandbox kernel writes its report, as the grader sets it."""
-    return environ.get("RECSYS_GRADER_SANDBOX_REPORT", "")

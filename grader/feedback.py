@@ -13,14 +13,12 @@ verdict, the exception's message without its traceback.
 from __future__ import annotations
 
 import ast
-import re
 
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
-_GUARD_LINE = re.compile(r"^__import__\('sys'\)\.modules\[.*\]\.check\(\).*\n", re.M)
 
 
 def cell_docstring(source: str) -> str:
@@ -73,10 +71,3 @@ def hide_hidden_tests(autograded: NotebookNode, source_notebook: NotebookNode) -
         cell.outputs = [new_output("stream", name="stdout", text=summary)]
     return autograded
 
-
-def strip_grader_guard(notebook: NotebookNode) -> NotebookNode:
-    """Remove the integrity-check line the grader adds to test cells, if any is left."""
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.source = _GUARD_LINE.sub("", cell.source)
-    return notebook

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from .execution import INTEGRITY_ERROR, NOT_RUN_ERROR
+from .execution import INTEGRITY_ERROR
 from .feedback import hide_hidden_tests
 from .nbgrader_helpers import REPO_ROOT, NbgraderError, ThrowawayCourse, run_nbgrader
 from .repair import Release, repair_file
@@ -68,10 +68,6 @@ class GradeResult:
     max_scores: dict[str, float] = field(default_factory=dict)
     repairs: list[str] = field(default_factory=list)
     isolation: str = ""
-
-    @property
-    def points(self) -> float:
-        return sum(self.scores.values())
 
 
 def execution_problems(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:

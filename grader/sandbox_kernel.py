@@ -165,7 +165,7 @@ def main(argv: list[str]) -> int:
     policy = SandboxPolicy.load(Path(policy_file))
     kernel_argv = [sys.executable, "-m", "ipykernel_launcher", *kernel_args]
     stage = Path(policy_file).parent / "stage"
-    if sys.platform.startswith("linux") and namespaces_available():
+    if namespaces_available():
         stage.mkdir(exist_ok=True)
         command, isolation = sandboxed_command(policy, kernel_argv, stage), "namespaces"
     else:
