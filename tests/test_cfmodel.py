@@ -125,7 +125,7 @@ def reference_losses(problem: Problem, mse, steps: int, learning_rate: float = L
 # --- The fast loss ------------------------------------------------------------
 
 @pytest.mark.parametrize("route", ["dense", "gather"])
-@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=["float32", "float64"])
 def test_observed_mse_matches_reference_value_and_gradient(problem, monkeypatch, route, dtype):
     if route == "gather":
         monkeypatch.setattr(losses, "MAX_DENSE_CELLS", 0)  # force the forward gather route
