@@ -99,6 +99,15 @@ c.ClearHiddenTests.enforce_metadata = True
 # student version (or make regeneration differ from one run to the next).
 c.ClearOutput.remove_metadata_fields = {"collapsed", "scrolled", "execution", "ExecuteTime"}
 
+# The sources say {{ repository_url }} and {{ colab_url }} (set once, in
+# pyproject.toml): fill them in first, before nbgrader checksums and records
+# the cells, so that release, gradebook and autograde agree.
+from grader.course_links import FillCourseLinks  # noqa: E402
+from nbgrader.converters import GenerateAssignment  # noqa: E402
+
+c.GenerateAssignment.preprocessors = [
+    FillCourseLinks, *GenerateAssignment.class_traits()["preprocessors"].default()]
+
 # --- Autograding --------------------------------------------------------------
 
 # Per cell, not per notebook. Hidden tests run in seconds, but the notebooks
