@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/bench_trainer.py [--steps 1000] [--repeats 3]
 
 On MovieLens 100K (a synthetic matrix of the same size if the data cannot be
-loaded), 90/10 split, d=30, init stddev 0.5, SGD with learning rate 10, it
-times 1000 full-batch steps of:
+loaded), the course's 90/10 split (split_dataframe, seed 42), d=30, init
+stddev 0.5, SGD with learning rate 10, with TensorFlow set up as the
+notebooks' setup_notebook() sets it (oneDNN off), it times 1000 full-batch
+steps of:
 
 - straightforward: a Python loop calling a tf.function step, GradientTape
   over gathered embeddings (what one writes first), without and with XLA;
@@ -16,9 +18,11 @@ Times include tracing and compilation, and for CFModel its metric evaluations
 (train and test error, 11 times): what a notebook cell costs. Prints min and
 median wall seconds, median CPU seconds of the process (steadier when others
 load the machine), the speed-ups over the straightforward loop, and writes
-artifacts/bench_trainer.json. With --routes, it times instead the ways of
-computing observed_mse's gradient (sparse x dense products, segment sums,
-dense products; with and without XLA) per step.
+artifacts/bench_trainer.json. Then it breaks CFModel.train's time down into
+tracing, metric evaluations, the steps and the rest (--profile: only that).
+With --routes, it times instead the ways of computing observed_mse's gradient
+(sparse x dense products, segment sums, dense products; with and without XLA)
+per step.
 """
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads, as
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # setup_notebook() does in every notebook
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -45,39 +50,37 @@ sys.path.insert(0, str(REPO))
 
 from recsys_course.cfmodel import CFModel  # noqa: E402
 from recsys_course.losses import observed_mse  # noqa: E402
+from recsys_course.sparse_ratings import build_rating_sparse_tensor  # noqa: E402
+from recsys_course.splits import split_dataframe  # noqa: E402
 
 NUM_USERS, NUM_MOVIES, NUM_RATINGS = 943, 1682, 100_000
 DIM, INIT_STDDEV, LEARNING_RATE, SEED = 30, 0.5, 10.0, 0
 
 
-def load_ratings() -> tuple[str, np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """(source, user ids, movie ids, ratings, num users, num movies)."""
+def load_ratings() -> tuple[str, "pd.DataFrame", int, int]:
+    """(source, ratings frame with user_id, movie_id, rating, num users, num movies)."""
     try:
         from recsys_course.movielens import load_movielens
 
         with contextlib.redirect_stdout(io.StringIO()):
             data = load_movielens()
-        r = data.ratings
-        return ("MovieLens 100K", r["user_id"].to_numpy(), r["movie_id"].to_numpy(),
-                r["rating"].to_numpy(np.float32), len(data.users), len(data.movies))
+        return "MovieLens 100K", data.ratings, len(data.users), len(data.movies)
     except Exception as error:  # no data here: a synthetic matrix of the same size
         print(f"MovieLens not available ({type(error).__name__}: {error}); using synthetic data")
+    import pandas as pd
+
     rng = np.random.default_rng(SEED)
     cells = rng.choice(NUM_USERS * NUM_MOVIES, size=NUM_RATINGS, replace=False)
-    ratings = rng.integers(1, 6, size=NUM_RATINGS).astype(np.float32)
-    return ("synthetic", cells // NUM_MOVIES, cells % NUM_MOVIES, ratings, NUM_USERS, NUM_MOVIES)
+    ratings = pd.DataFrame({"user_id": cells // NUM_MOVIES, "movie_id": cells % NUM_MOVIES,
+                            "rating": rng.integers(1, 6, size=NUM_RATINGS).astype(np.float32)})
+    return "synthetic", ratings, NUM_USERS, NUM_MOVIES
 
 
-def split_sparse(users, movies, ratings, num_users, num_movies, holdout=0.1):
-    """Shuffled 90/10 split, as sparse tensors in the split's (shuffled) order."""
-    order = np.random.default_rng(SEED).permutation(len(ratings))
-    cut = int(round(len(ratings) * (1 - holdout)))
-
-    def sparse(rows):
-        indices = np.stack([users[rows], movies[rows]], axis=1).astype(np.int64)
-        return tf.SparseTensor(indices, ratings[rows], [num_users, num_movies])
-
-    return sparse(order[:cut]), sparse(order[cut:])
+def split_sparse(ratings, num_users: int, num_movies: int):
+    """The course's 90/10 split (split_dataframe, seed 42), as two sparse tensors."""
+    train, test = split_dataframe(ratings, holdout_fraction=0.1)
+    return (build_rating_sparse_tensor(train, num_users, num_movies),
+            build_rating_sparse_tensor(test, num_users, num_movies))
 
 
 def gather_mse(sparse_ratings, U, V):
@@ -194,6 +197,52 @@ def time_routes(train: tf.SparseTensor, U0, V0, steps: int, repeats: int) -> dic
     return timings
 
 
+def profile_cfmodel(train, test, U0, V0, steps: int, repeats: int) -> dict[str, float]:
+    """Where CFModel.train's time goes, for observed_mse: seconds of each phase (min over repeats).
+
+    Phases, as train runs them: finding the variables and building the
+    optimizer (one trace of the loss), compiling the metrics (first
+    evaluation), compiling the steps (a call taking no step), the steps
+    themselves (per step, from one call of all the steps), the metric
+    evaluations (11, as train does), and the rest of a real train() call
+    (Python, progress lines, host syncs) as its total minus those.
+    """
+    phases: dict[str, list[float]] = {}
+
+    def clock(name, function):
+        start = time.perf_counter()
+        function()
+        phases.setdefault(name, []).append(time.perf_counter() - start)
+
+    for _ in range(repeats):
+        train, test = (tf.SparseTensor(t.indices, t.values, t.dense_shape) for t in (train, test))
+        U, V = tf.Variable(U0), tf.Variable(V0)
+        model = CFModel({"user_id": U, "movie_id": V}, lambda: observed_mse(train, U, V),
+                        [{"train_error": lambda: observed_mse(train, U, V),
+                          "test_error": lambda: observed_mse(test, U, V)}])
+        clock("trace loss, build optimizer", lambda: model._prepare(keras.optimizers.SGD, LEARNING_RATE))
+        model._train_steps = None  # measured below on its own
+        model._prepare(keras.optimizers.SGD, LEARNING_RATE)
+        clock("compile metrics (first evaluation)", model._evaluate_metrics)
+        clock("11 metric evaluations", lambda: [model._evaluate_metrics() for _ in range(11)])
+        model._train_steps = None
+        clock("compile steps", lambda: model._prepare(keras.optimizers.SGD, LEARNING_RATE)
+              or model._train_steps(tf.constant(0)))
+        clock(f"{steps} steps, one call", lambda: (model._train_steps(tf.constant(steps)), U.numpy()))
+        train, test = (tf.SparseTensor(t.indices, t.values, t.dense_shape) for t in (train, test))
+        U, V = tf.Variable(U0), tf.Variable(V0)
+        whole = CFModel({"user_id": U, "movie_id": V}, lambda: observed_mse(train, U, V),
+                        [{"train_error": lambda: observed_mse(train, U, V),
+                          "test_error": lambda: observed_mse(test, U, V)}])
+        with contextlib.redirect_stdout(io.StringIO()):
+            clock("train() in all", lambda: whole.train(steps, LEARNING_RATE, plot_results=False))
+    best = {name: min(values) for name, values in phases.items()}
+    accounted = sum(v for k, v in best.items() if k != "train() in all")
+    best["rest: Python, progress, syncs"] = max(0.0, best["train() in all"] - accounted)
+    best["ms per step"] = 1000 * best[f"{steps} steps, one call"] / steps
+    return best
+
+
 CONTENDERS = {
     "straightforward loop": lambda *a: straightforward(*a, jit_compile=False),
     "straightforward loop + XLA": lambda *a: straightforward(*a, jit_compile=True),
@@ -210,11 +259,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="names (substrings) of contenders to run")
     parser.add_argument("--routes", action="store_true",
                         help="instead, time observed_mse's gradient routes (ms per step)")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead, break CFModel.train's time down into its phases")
     parser.add_argument("--output", type=Path, default=REPO / "artifacts" / "bench_trainer.json")
     args = parser.parse_args()
 
-    source, users, movies, ratings, num_users, num_movies = load_ratings()
-    train, test = split_sparse(users, movies, ratings, num_users, num_movies)
+    source, ratings, num_users, num_movies = load_ratings()
+    train, test = split_sparse(ratings, num_users, num_movies)
     init = np.random.default_rng(SEED)
     U0 = init.normal(0, INIT_STDDEV, (num_users, DIM)).astype(np.float32)
     V0 = init.normal(0, INIT_STDDEV, (num_movies, DIM)).astype(np.float32)
@@ -231,6 +282,18 @@ def main() -> None:
         print(f"wrote {output}")
         return
 
+    if args.profile:
+        print("CFModel.train with observed_mse, phases (min over repeats):")
+        breakdown = profile_cfmodel(train, test, U0, V0, args.steps, args.repeats)
+        for name, value in breakdown.items():
+            print(f"  {name:36s} {value:8.3f} {'ms' if name == 'ms per step' else 's'}")
+        output = args.output.with_name(args.output.stem + "_profile.json")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps({"data": source, "steps": args.steps, "phases_seconds": breakdown,
+                                      "load_average": os.getloadavg()[0]}, indent=2))
+        print(f"wrote {output}")
+        return
+
     contenders = {name: run for name, run in CONTENDERS.items()
                   if not args.only or any(part in name for part in args.only)}
     seconds = {name: [] for name in contenders}
@@ -240,8 +303,12 @@ def main() -> None:
     for repeat in range(args.repeats):  # round robin: a load change hits everyone alike
         for name, run in contenders.items():
             U, V = tf.Variable(U0), tf.Variable(V0)  # same start for everyone
+            # Fresh tensor objects: nothing observed_mse prepared or compiled for
+            # an earlier round is reused, as in a notebook's new model.
+            train_copy, test_copy = (tf.SparseTensor(t.indices, t.values, t.dense_shape)
+                                     for t in (train, test))
             start, start_cpu = time.perf_counter(), time.process_time()
-            final_mse[name] = run(train, test, U, V, args.steps)
+            final_mse[name] = run(train_copy, test_copy, U, V, args.steps)
             seconds[name].append(time.perf_counter() - start)
             cpu_seconds[name].append(time.process_time() - start_cpu)
             print(f"  round {repeat + 1}: {name:30s} {seconds[name][-1]:6.2f} s"
@@ -270,6 +337,11 @@ def main() -> None:
         print(f"  {name:30s}{r['min']:8.2f}{r['median']:10.2f}{speedups[0]}"
               f"{r['cpu_median']:8.2f}{speedups[1]}  {'yes' if r['xla'] else 'no'}")
 
+    print("\nWhere CFModel.train's time goes (observed_mse; min over repeats):")
+    breakdown = profile_cfmodel(train, test, U0, V0, args.steps, args.repeats)
+    for name, value in breakdown.items():
+        print(f"  {name:36s} {value:8.3f} {'ms' if name == 'ms per step' else 's'}")
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({
         "data": source, "num_users": num_users, "num_movies": num_movies,
@@ -277,7 +349,7 @@ def main() -> None:
         "learning_rate": LEARNING_RATE, "steps": args.steps, "repeats": args.repeats,
         "tensorflow": tf.__version__, "cpus": os.cpu_count(), "machine": platform.machine(),
         "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
-        "results": results}, indent=2))
+        "results": results, "cfmodel_phases_seconds": breakdown}, indent=2))
     print(f"\nwrote {args.output.relative_to(REPO) if args.output.is_relative_to(REPO) else args.output}")
 
 

@@ -19,14 +19,18 @@ XLA cannot compile `tf.sparse.sparse_dense_matmul`. The training step of such
 a loss is faster as a plain `tf.function` than any route we measured under XLA
 (segment sums, dense products; `benchmarks/bench_trainer.py --routes`), so
 `observed_mse` says so (see `collect_xla_exclusions`) and the trainer skips
-XLA for it instead of failing to compile and falling back.
+XLA for it instead of failing to compile and falling back. Only its forward
+pass on large rating sets is compiled by XLA, as a function of its own that
+the plain training step calls (see `XLA_FORWARD_MIN_RATINGS`).
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import weakref
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import tensorflow as tf
 
@@ -37,6 +41,15 @@ import tensorflow as tf
 # send large, very sparse matrices (MovieLens 25M) to the gather route.
 MAX_DENSE_CELLS = 2**25          # 128 MiB of float32 predictions
 MAX_DENSE_CELLS_PER_RATING = 32  # the matrix must be at least ~3% observed
+
+# From this many ratings on, the dense route's forward pass (the matmul, the
+# gather of the observed cells and the errors) runs as one XLA-compiled
+# function inside the training step, whose other ops stay plain TensorFlow:
+# XLA fuses the gather into the subtraction, and the whole training of
+# notebook 4 (1000 steps, compilation included) took 10-17% less CPU time on
+# two loaded cores. Below it, compiling would cost more than it saves. None:
+# never.
+XLA_FORWARD_MIN_RATINGS: int | None = 20_000
 
 _xla_exclusions: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "xla_exclusions", default=None)
@@ -70,7 +83,30 @@ class _Observed(NamedTuple):
     users: tf.Tensor          # indices[:, 0]
     movies: tf.Tensor         # indices[:, 1]
     values: tf.Tensor         # [n] ratings
-    cells: tf.Tensor | None   # users * num_movies + movies: positions in the flat matrix
+    cells: tf.Tensor | None   # users * num_movies + movies (int32): positions in the flat matrix
+    xla_errors: Any = None    # (U, V) -> dense-route errors, compiled by XLA (large sets only)
+
+
+@functools.cache
+def _xla_works() -> bool:
+    """Whether XLA compiles and runs a tiny dense-route forward pass here (once per process)."""
+    def errors(U, V, cells, values):
+        return tf.gather(tf.reshape(tf.matmul(U, V, transpose_b=True), [-1]), cells) - values
+
+    try:
+        with tf.init_scope():
+            tf.function(errors, jit_compile=True, autograph=False)(
+                tf.ones([2, 2]), tf.ones([3, 2]), tf.constant([0, 5]), tf.ones([2])).numpy()
+        return True
+    except Exception:  # no XLA JIT in this TensorFlow build: the plain route
+        return False
+
+
+# Prepared ratings of the sparse tensors observed_mse has seen, by tensor and
+# number of movies: a model's loss and metrics are traced several times (to
+# find the variables, to compile the steps, to compile the metrics), and
+# sorting 90,000 ratings each time cost 25 ms a trace.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _prepare(sparse_ratings: tf.SparseTensor, num_movies: int | None = None) -> _Observed:
@@ -80,18 +116,36 @@ def _prepare(sparse_ratings: tf.SparseTensor, num_movies: int | None = None) -> 
     its memory accesses local (faster on ratings from a shuffled split). A
     sparse tensor captured by the loss's closure is a constant: do all this
     once, eagerly, even while tf.function traces the loss (done in the graph,
-    at every step, it cost about 1 ms of a 4-5 ms step).
+    at every step, it cost about 1 ms of a 4-5 ms step), and remember it.
     """
     def compute() -> _Observed:
         ratings = tf.sparse.reorder(sparse_ratings)
         users, movies = ratings.indices[:, 0], ratings.indices[:, 1]
-        cells = None if num_movies is None else users * num_movies + movies
-        return _Observed(ratings.indices, users, movies, ratings.values, cells)
+        cells = None
+        if num_movies is not None:  # the dense route: fewer than MAX_DENSE_CELLS cells,
+            cells = tf.cast(users * num_movies + movies, tf.int32)  # and int32 gathers faster
+        xla_errors = None
+        if (cells is not None and XLA_FORWARD_MIN_RATINGS is not None
+                and int(ratings.values.shape[0]) >= XLA_FORWARD_MIN_RATINGS and _xla_works()):
+            values = ratings.values
+
+            def errors(U, V):
+                all_predictions = tf.reshape(tf.matmul(U, V, transpose_b=True), [-1])
+                return tf.gather(all_predictions, cells) - tf.cast(values, U.dtype)
+
+            xla_errors = tf.function(errors, jit_compile=True, autograph=False)
+        return _Observed(ratings.indices, users, movies, ratings.values, cells, xla_errors)
 
     if tf.is_symbolic_tensor(sparse_ratings.indices):
         return compute()  # a graph input: compute in the graph
-    with tf.init_scope():
-        return compute()
+    try:
+        cache = _prepared.setdefault(sparse_ratings, {})
+    except TypeError:  # not weakly referenceable: prepare anew
+        cache = {}
+    if num_movies not in cache:
+        with tf.init_scope():
+            cache[num_movies] = compute()
+    return cache[num_movies]
 
 
 # TensorFlow's CPU kernel for sparse x dense products switches to a path
@@ -142,13 +196,16 @@ def observed_mse(sparse_ratings: tf.SparseTensor, user_embeddings: tf.Tensor,
 
     @tf.custom_gradient
     def mse(U: tf.Tensor, V: tf.Tensor):
-        if dense:
+        if dense and observed.xla_errors is not None and not tf.executing_eagerly():
+            errors = observed.xla_errors(U, V)
+        elif dense:
             all_predictions = tf.reshape(tf.matmul(U, V, transpose_b=True), [-1])
             predictions = tf.gather(all_predictions, observed.cells)
+            errors = predictions - ratings
         else:
             predictions = tf.reduce_sum(
                 tf.gather(U, observed.users) * tf.gather(V, observed.movies), axis=1)
-        errors = predictions - ratings
+            errors = predictions - ratings
 
         def gradient(upstream: tf.Tensor):
             # d loss / d errors = 2/|Omega| errors: scale the |Omega| values

@@ -197,6 +197,27 @@ def test_training_curve_matches_plain_gradient_descent(problem, name):
     np.testing.assert_allclose(model.embeddings["movie_id"], V_ref.numpy(), rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["observed_mse", "observed_mse + l2 + gravity"])
+def test_training_curve_with_the_xla_forward_pass(problem, monkeypatch, capfd, name):
+    """What large rating sets do (observed_mse's forward pass compiled by XLA), on small ones."""
+    monkeypatch.setattr(losses, "XLA_FORWARD_MIN_RATINGS", 0)
+    train = tf.SparseTensor(problem.train.indices, problem.train.values, problem.train.dense_shape)
+    fresh = problem._replace(train=train)  # not yet prepared without XLA by another test
+    mse = LOSSES[name]
+    expected, U_ref, _ = reference_losses(fresh, reference_mse if name == "observed_mse"
+                                          else regularized(reference_mse), steps=30)
+    U, V = variables(fresh)
+    model = CFModel({"user_id": U, "movie_id": V}, lambda: mse(train, U, V),
+                    [{"loss": lambda: mse(train, U, V)}])
+    model.train(30, LEARNING_RATE, plot_results=True)
+    assert losses._prepared[train][NUM_MOVIES].xla_errors is not None
+    history = model.history
+    np.testing.assert_allclose(history["value"], np.array(expected)[history["iteration"]],
+                               rtol=2e-4, atol=1e-5)
+    np.testing.assert_allclose(model.embeddings["user_id"], U_ref.numpy(), rtol=1e-3, atol=1e-4)
+    assert capfd.readouterr().err == ""
+
+
 def test_xla_is_used_when_it_helps(problem, capsys):
     fast = make_model(problem, observed_mse)
     fast.train(1, plot_results=False)
