@@ -153,7 +153,7 @@ class GuardedExecute(Execute):
         except CellTimeoutError:
             # The cell ran out of time and did not stop when interrupted: the
             # kernel is stuck, so nothing after it can run.
-            self._stopped = "an earlier cell ran out of time and could not be interrupted"
+            self._stopped = "an earlier cell went over the per-cell time limit and could not be interrupted"
             cell.outputs.append(_error_output("CellTimeoutError", f"this cell ran longer than {self.timeout} s"))
             return cell, resources
         finally:

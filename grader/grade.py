@@ -71,24 +71,34 @@ class Progress:
 
 
 def prepare_templates(assignments: list[str], out: Path) -> dict[str, Path]:
-    """A generated throwaway course per assignment (its gradebook holds the hidden tests).
+    """A generated course per assignment: its source, release and gradebook (with the hidden tests).
 
-    Regenerated only when the source notebook changed.
+    Regenerated only when the source notebook changed; the stale ones are
+    generated together, in one nbgrader run (its start-up is paid once).
     """
     root = course_root()
-    templates = {}
+    templates, stale = {}, {}
     for assignment in assignments:
-        source = source_notebook(root, assignment)
-        fingerprint = file_digest(source)
-        template = out / ".templates" / assignment
+        fingerprint = file_digest(source_notebook(root, assignment))
+        templates[assignment] = template = out / ".templates" / assignment
         stamp = template / ".source-sha256"
         if not (stamp.is_file() and stamp.read_text() == fingerprint):
+            stale[assignment] = fingerprint
+    if not stale:
+        return templates
+    (out / ".templates").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".generate-", dir=out / ".templates") as scratch:
+        course = ThrowawayCourse.create(Path(scratch) / "course", sorted(stale), source_root=root)
+        course.generate("*")
+        for assignment, fingerprint in stale.items():
+            template = templates[assignment]
             if template.exists():
                 shutil.rmtree(template)
-            course = ThrowawayCourse.create(template, [assignment], source_root=root)
-            course.generate(assignment)
-            stamp.write_text(fingerprint)
-        templates[assignment] = template
+            for part in ("solutions", "notebooks"):
+                shutil.copytree(course.root / part / assignment, template / part / assignment)
+            (template / "grading").mkdir()
+            shutil.copyfile(course.grading_dir / "gradebook.db", template / "grading" / "gradebook.db")
+            (template / ".source-sha256").write_text(fingerprint)
     return templates
 
 
@@ -100,6 +110,7 @@ def run_job(job: GradeJob, key: str, results_dir: Path, timeout: float) -> dict:
         job_file, result_file = Path(scratch) / "job.json", Path(scratch) / "result.json"
         job_file.write_text(json.dumps(asdict(job)))
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        started = time.monotonic()
         try:
             subprocess.run([sys.executable, "-m", "grader.grade_one", str(job_file), str(result_file)],
                            env=env, timeout=timeout, capture_output=True, text=True, cwd=scratch)
@@ -110,6 +121,8 @@ def run_job(job: GradeJob, key: str, results_dir: Path, timeout: float) -> dict:
         except (OSError, ValueError) as error:
             result = {"student": job.student, "assignment": job.assignment, "status": "error",
                       "message": f"the grading process failed: {error}", "scores": {}, "max_scores": {}}
+    # The worker's own steps are in its timings; "process" adds its start-up and exit.
+    result.setdefault("timings", {})["process"] = round(time.monotonic() - started, 3)
     result["key"] = key
     partial = target.with_suffix(".json.part")
     partial.write_text(json.dumps(result, indent=1))
@@ -199,7 +212,7 @@ def grade_class(submissions: Path, out: Path, assignments: list[str] | None = No
             feedback_html=str(feedback_dir / record.student_id / f"{record.assignment}.html"),
             hide=sorted({str(root), str(REPO_ROOT), str(out)} | ({str(submissions.resolve())} if submissions.is_dir() else set())),
             cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, memory_mb=memory_mb,
-            show_hidden_code=show_hidden_code)
+            show_hidden_code=show_hidden_code, courses_dir=str(out / ".courses"))
         queue.append((job, key))
 
     print(f"{len(todo)} notebooks from {len({s.student_id for s in todo})} students; "

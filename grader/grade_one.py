@@ -12,12 +12,23 @@ the feedback with hidden tests hidden (:mod:`grader.feedback`).
 
 from __future__ import annotations
 
+import sys
+import time
+
+if __name__ == "__main__":
+    # jsonschema (imported by nbformat) imports rfc3987_syntax when it is
+    # installed, only to check the "iri" string format, which notebooks never
+    # use; building its grammar costs ~1.7 s of CPU in every worker. A worker
+    # is a process of its own: doing without it changes nothing else.
+    sys.modules.setdefault("rfc3987_syntax", None)
+
 import json
+import logging
 import os
 import shutil
-import subprocess
-import sys
+import signal
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,9 +36,9 @@ import nbformat
 
 from .execution import INTEGRITY_ERROR
 from .feedback import hide_hidden_tests
-from .nbgrader_helpers import REPO_ROOT, NbgraderError, ThrowawayCourse, run_nbgrader
+from .nbgrader_helpers import REPO_ROOT, NbgraderError, ThrowawayCourse, load_course_config
 from .repair import Release, repair_file
-from .sandbox_kernel import SandboxPolicy, install_kernel_spec
+from .sandbox_kernel import SandboxPolicy, _process_tree, install_kernel_spec
 
 # Most severe first: the status a notebook gets is the first that applies.
 EXECUTION_STATUSES = (
@@ -56,6 +67,10 @@ class GradeJob:
     notebook_timeout: int = 600
     memory_mb: int = 4096
     show_hidden_code: bool = False
+    # Where the private copy of the course (gradebook, sources) goes: a folder the
+    # sandbox hides, so that the kernels of notebooks graded at the same time
+    # cannot read each other's copy. Empty: the system's temp folder.
+    courses_dir: str = ""
 
 
 @dataclass
@@ -68,6 +83,9 @@ class GradeResult:
     max_scores: dict[str, float] = field(default_factory=dict)
     repairs: list[str] = field(default_factory=list)
     isolation: str = ""
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step (benchmarks/bench_grading.py)
+    # Graded cells that are written answers, not tests: grade_id -> flagged for a human to grade.
+    written_answers: dict[str, bool] = field(default_factory=dict)
 
 
 def execution_problems(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
@@ -109,19 +127,133 @@ def kernel_environment(job: GradeJob, work: Path, report: Path) -> dict[str, str
     }
 
 
+class _Clock:
+    """Seconds spent in each step, recorded into ``timings``."""
+
+    def __init__(self, timings: dict[str, float]):
+        self.timings, self.last = timings, time.monotonic()
+
+    def lap(self, step: str) -> None:
+        now = time.monotonic()
+        self.timings[step] = round(now - self.last, 3)
+        self.last = now
+
+
+class _LogCapture(logging.Handler):
+    """Keeps what nbgrader logs at warning level and above, for the error message."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"[{record.levelname}] {record.getMessage()}")
+
+
+def run_converter(step: str, course: ThrowawayCourse, assignment: str, student: str) -> None:
+    """Run nbgrader's ``autograde`` or ``generate_feedback`` step in this process.
+
+    What ``nbgrader <step> --assignment=A --student=S --force`` does with the
+    course configuration, without a Python start-up, an nbgrader import and a
+    configuration load per step: the same converter class, the same config
+    (``grader/nbgrader_config.py`` read with the course's environment), the
+    same gradebook. The worker is a process of its own per notebook, so
+    changing its environment and working folder is private to it; the kernel
+    inherits that environment (the sandbox, the data folder, the timeouts).
+    Raises :class:`NbgraderError` with nbgrader's logged errors on failure.
+    """
+    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.converters.base import NbGraderException
+    from nbgrader.coursedir import CourseDirectory
+
+    env = course.env
+    os.environ.update(env)
+    os.chdir(course.root)
+    config = load_course_config(env)
+    config.BaseConverter.force = True
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = assignment, student
+    capture = _LogCapture()
+    log = logging.getLogger(f"recsys-grader.{step}")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.handlers = [capture]
+    converter_class = {"autograde": Autograde, "generate_feedback": GenerateFeedback}[step]
+    converter = converter_class(coursedir=coursedir, config=config, log=log)
+    try:
+        converter.start()
+    except (NbGraderException, SystemExit) as error:
+        log_text = "\n".join(capture.lines) or str(error)
+        raise NbgraderError(f"nbgrader {step} failed:\n{log_text[-6000:]}") from None
+
+
+def start_watchdog(job: GradeJob, result_file: Path | None) -> threading.Timer | None:
+    """Stop this worker and everything it started once the notebook's time is long over.
+
+    nbgrader runs in this process, so no subprocess timeout stops it: when
+    ``notebook_timeout + 180`` s have passed, the kernel (in a session of its
+    own, so a process-group kill would miss it) and every other descendant are
+    killed, the result says ``notebook_timeout``, and the worker exits.
+    """
+    if result_file is None:
+        return None
+    limit = job.notebook_timeout + 180
+
+    def fire() -> None:
+        result = GradeResult(job.student, job.assignment, "notebook_timeout",
+                             f"grading took longer than {limit} s and was stopped")
+        result_file.write_text(json.dumps(asdict(result), indent=1))
+        me = os.getpid()
+        for pid in _process_tree(me):
+            if pid != me:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        os._exit(0)
+
+    timer = threading.Timer(limit, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def copy_template(template: Path, root: Path, assignment: str) -> None:
+    """The assignment's part of the generated course: its source, release and gradebook."""
+    for part in ("solutions", "notebooks"):
+        if (template / part / assignment).is_dir():
+            shutil.copytree(template / part / assignment, root / part / assignment)
+    (root / "grading").mkdir(parents=True)
+    shutil.copyfile(template / "grading" / "gradebook.db", root / "grading" / "gradebook.db")
+
+
 def grade(job: GradeJob) -> GradeResult:
+    """Repair, autograde, score and give feedback on one notebook (nbgrader runs in this process)."""
+    cwd = os.getcwd()
+    try:
+        return _grade(job)
+    finally:
+        os.chdir(cwd)  # run_converter works inside the course, which is deleted by now
+
+
+def _grade(job: GradeJob) -> GradeResult:
     result = GradeResult(job.student, job.assignment, status="error")
+    clock = _Clock(result.timings)
     release = Release.load(Path(job.release))
     repaired = repair_file(Path(job.submitted), release)
+    clock.lap("repair")
     result.repairs = repaired.describe()
     if not repaired.gradable:
         result.status, result.message = repaired.status, repaired.message
         return result
 
-    with tempfile.TemporaryDirectory(prefix=f"grade-{job.student}-") as scratch:
+    if job.courses_dir:
+        Path(job.courses_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"grade-{job.student}-") as scratch, \
+            tempfile.TemporaryDirectory(prefix=f"{job.student}-", dir=job.courses_dir or None) as private:
         work = Path(scratch)
-        course = ThrowawayCourse(root=work / "course")
-        shutil.copytree(job.template, course.root)
+        course = ThrowawayCourse(root=Path(private) / "course")
+        copy_template(Path(job.template), course.root, job.assignment)
         course.submit(job.assignment, job.student, repaired.notebook)
         autograded = course.autograded_notebook(job.assignment, job.student)
         report = work / "sandbox-report.json"
@@ -133,12 +265,10 @@ def grade(job: GradeJob) -> GradeResult:
             memory_mb=job.memory_mb, report_file=str(report))
         install_kernel_spec(work / "jupyter", policy)
         course.kernel_env = kernel_environment(job, work, report)
+        clock.lap("prepare")
         try:
-            course.autograde(job.assignment, job.student, timeout=job.notebook_timeout + 180)
-        except subprocess.TimeoutExpired:
-            result.status = "notebook_timeout"
-            result.message = f"grading took longer than {job.notebook_timeout + 180} s and was stopped"
-            return result
+            run_converter("autograde", course, job.assignment, job.student)
+            clock.lap("autograde")
         except NbgraderError as error:
             errors = [line for line in str(error).splitlines() if "ERROR" in line or "Error" in line]
             result.message = " | ".join(errors[-3:])[:500] or str(error)[-500:]
@@ -146,7 +276,10 @@ def grade(job: GradeJob) -> GradeResult:
         for grade_id, score in course.scores(job.assignment, job.student).items():
             result.scores[grade_id] = float(score.auto_score or 0)
             result.max_scores[grade_id] = float(score.max_score)
+            if not score.is_test:
+                result.written_answers[grade_id] = bool(score.needs_manual_grade)
         executed = nbformat.read(autograded, as_version=4)
+        clock.lap("scores")
         problems = execution_problems(executed)
         sandbox = json.loads(report.read_text()) if report.exists() else {}
         result.isolation = sandbox.get("isolation", "")
@@ -157,6 +290,7 @@ def grade(job: GradeJob) -> GradeResult:
             result.status = "repaired" if repaired.status == "repaired" else "graded"
             result.message = "; ".join(repaired.describe()[:5]) if repaired.status == "repaired" else ""
         write_feedback(course, job, executed, autograded)
+        clock.lap("feedback")
     return result
 
 
@@ -165,8 +299,7 @@ def write_feedback(course: ThrowawayCourse, job: GradeJob, executed, autograded:
     if not job.show_hidden_code:
         hide_hidden_tests(executed, nbformat.read(job.source, as_version=4))
         nbformat.write(executed, autograded)
-    run_nbgrader(["generate_feedback", f"--assignment={job.assignment}", f"--student={job.student}",
-                  "--force"], course.env)
+    run_converter("generate_feedback", course, job.assignment, job.student)
     html = course.root / course.config.CourseDirectory.feedback_directory / job.student / job.assignment
     rendered = next(html.glob("*.html"), None)
     if rendered is not None:
@@ -176,11 +309,13 @@ def write_feedback(course: ThrowawayCourse, job: GradeJob, executed, autograded:
 
 def main(argv: list[str]) -> int:
     job = GradeJob(**json.loads(Path(argv[0]).read_text()))
+    result_file = Path(argv[1]).resolve()
+    start_watchdog(job, result_file)
     try:
         result = grade(job)
     except Exception as error:  # noqa: BLE001 -- one notebook's failure is its own status
         result = GradeResult(job.student, job.assignment, "error", f"{type(error).__name__}: {error}"[:500])
-    Path(argv[1]).write_text(json.dumps(asdict(result), indent=1))
+    result_file.write_text(json.dumps(asdict(result), indent=1))
     return 0
 
 

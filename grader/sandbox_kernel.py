@@ -37,6 +37,14 @@ from pathlib import Path
 KERNEL_NAME = "recsys-sandbox"
 POLL_SECONDS = 0.2
 
+# The kernel's command. ipykernel_launcher, after one change that no notebook
+# can notice: jsonschema (imported by altair, which every notebook imports)
+# imports rfc3987_syntax when it is installed, only to check the "iri" string
+# format, and building that grammar costs ~1.5 s of CPU per kernel; without
+# it, jsonschema simply does not check that format.
+KERNEL_BOOT = ("import sys; sys.modules.setdefault('rfc3987_syntax', None); "
+               "import runpy; runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)")
+
 
 @dataclass
 class SandboxPolicy:
@@ -102,8 +110,10 @@ def _mount_script(policy: SandboxPolicy, stage: Path) -> str:
     lines = ["set -e"]
     for index, (path, _) in enumerate(keep):
         lines.append(f"mkdir -p {stage}/{index} && mount --bind {shlex.quote(path)} {stage}/{index}")
-    for path in policy.hide:
-        if os.path.isdir(path):
+    hidden = sorted({os.path.normpath(path) for path in policy.hide if os.path.isdir(path)})
+    for path in hidden:
+        # A folder inside one hidden already is gone from view (and mounting on it would fail).
+        if not any(path.startswith(other.rstrip("/") + "/") for other in hidden if other != path):
             lines.append(f"mount -t tmpfs -o size=1m,mode=755 recsys-hidden {shlex.quote(path)}")
     for index, (path, read_only) in enumerate(keep):
         quoted = shlex.quote(path)
@@ -163,7 +173,7 @@ def _report(policy: SandboxPolicy, **facts) -> None:
 def main(argv: list[str]) -> int:
     policy_file, kernel_args = argv[0], argv[1:]
     policy = SandboxPolicy.load(Path(policy_file))
-    kernel_argv = [sys.executable, "-m", "ipykernel_launcher", *kernel_args]
+    kernel_argv = [sys.executable, "-c", KERNEL_BOOT, *kernel_args]
     stage = Path(policy_file).parent / "stage"
     if namespaces_available():
         stage.mkdir(exist_ok=True)

@@ -1,0 +1,121 @@
+"""The done-when test of the grader: a class of 20 students x 7 notebooks, graded with two jobs.
+
+``tests/grading_corpus.py`` builds the class from the release and solution
+notebooks: several correct routes per exercise, plausible wrong answers,
+broken files and hostile code, some notebooks missing. The grade sheet must
+say exactly what each student x notebook gets (status and points), with real
+nbgrader, the sandbox and two notebooks at a time.
+
+It also holds what the per-assignment autograde test checked: the reference
+solution gets full marks on every test cell of every assignment (and the
+gradebook scores every graded cell of the source; written answers wait for a
+human), the untouched release gets 0 on every test cell; and what the
+one-assignment class test checked: feedback keeps hidden tests hidden.
+
+Budget: about 12 minutes on 2 cores (see ``benchmarks/bench_grading.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.grade import grade_class
+from grader.sandbox_kernel import namespaces_available
+
+from grading_corpus import (
+    ASSIGNMENTS, CELL_TIMEOUT, MEMORY_MB, NOTEBOOK_TIMEOUT, build_corpus, expected_sheet, points,
+)
+
+pytestmark = [pytest.mark.grader, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, synthetic_dir):
+    """The class, graded once for every test of this module."""
+    folder = tmp_path_factory.mktemp("class")
+    table = build_corpus(folder)
+    out = tmp_path_factory.mktemp("out")
+    started = time.monotonic()
+    results = grade_class(folder, out, jobs=2, data_dir=synthetic_dir.parent, cell_timeout=CELL_TIMEOUT,
+                          notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB)
+    seconds = time.monotonic() - started
+    print(f"graded {len(results)} notebooks in {seconds:.0f} s")
+    return {"folder": folder, "table": table, "out": out, "seconds": seconds, "data_dir": synthetic_dir.parent,
+            "results": {(r["student"], r["assignment"]): r for r in results}}
+
+
+def read_sheet(path: Path) -> dict[tuple[str, str], tuple[str, float]]:
+    sheet = {}
+    for row in csv.DictReader(open(path, newline="")):
+        for assignment in ASSIGNMENTS:
+            sheet[(row["student"], assignment)] = (row[f"{assignment} status"],
+                                                   float(row[f"{assignment} points"] or 0))
+    return sheet
+
+
+def test_the_sheet_says_exactly_what_each_notebook_deserves(graded):
+    got = read_sheet(graded["out"] / "grades.csv")
+    expected = expected_sheet(graded["table"])
+    wrong = []
+    for key in sorted(expected):
+        if got.get(key) != expected[key]:
+            case = graded["table"].get(key)
+            result = graded["results"].get(key, {})
+            lost = sorted(g for g, v in result.get("scores", {}).items() if v < result["max_scores"][g])
+            wrong.append(f"- {key[0]} {key[1]} ({case.what if case else 'not submitted'}): expected "
+                         f"{expected[key]}, got {got.get(key)}; {result.get('message', '')[:200]}; "
+                         f"cells that lost points: {lost}")
+    assert not wrong, f"{len(wrong)} of {len(expected)} notebooks graded differently:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_solution_gets_full_marks_on_every_test_cell(graded, assignment):
+    result = graded["results"][("s01", assignment)]
+    assert result["status"] == "graded", result["message"]
+    assert set(result["max_scores"]) == set(points(assignment)), "gradebook and notebook disagree"
+    tests = set(result["max_scores"]) - set(result.get("written_answers", {}))
+    lost = {g: f"{result['scores'][g]}/{result['max_scores'][g]}" for g in tests
+            if result["scores"][g] != result["max_scores"][g]}
+    assert not lost, f"the reference solution loses points: {lost}"
+    # Written answers cannot be autograded; they must be waiting for a human.
+    unflagged = [g for g, flagged in result.get("written_answers", {}).items() if not flagged]
+    assert not unflagged, f"manually graded answers not flagged for grading: {unflagged}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_gets_zero_on_every_test_cell(graded, assignment):
+    result = graded["results"][("s02", assignment)]
+    assert set(result["max_scores"]) == set(points(assignment)), "gradebook and notebook disagree"
+    tests = set(result["max_scores"]) - set(result.get("written_answers", {}))
+    passing = sorted(g for g in tests if result["scores"][g] != 0)
+    assert not passing, f"these test cells give points to a notebook with no answer in it: {passing}"
+
+
+def test_feedback_keeps_hidden_tests_hidden(graded):
+    feedback = graded["out"] / "feedback"
+    pages = sorted(feedback.rglob("*.html"))
+    assert len(pages) >= 100
+    leaking = [str(p.relative_to(feedback)) for p in pages if "BEGIN HIDDEN TESTS" in p.read_text()]
+    assert not leaking, f"hidden tests shown in {leaking}"
+    wrong = (feedback / "s05" / "03_measuring_error.html").read_text()
+    assert "Hidden test failed" in wrong and "Hidden test passed" in wrong
+
+
+def test_the_kernels_ran_in_the_sandbox(graded):
+    """Where the machine allows namespaces, every kernel ran in them (the sheet's exact points
+    for the notebook that looks for solutions and gradebooks show it found none)."""
+    isolation = {r.get("isolation") for r in graded["results"].values() if r["status"] == "graded"}
+    assert isolation == ({"namespaces"} if namespaces_available() else {"none"}), isolation
+
+
+def test_a_second_run_grades_nothing_again(graded):
+    """Nothing changed: every result comes from the previous run, none is graded again."""
+    started = time.monotonic()
+    again = grade_class(graded["folder"], graded["out"], jobs=2, data_dir=graded["data_dir"],
+                        cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB)
+    assert time.monotonic() - started < 60
+    assert {(r["student"], r["assignment"]): r for r in again} == graded["results"]
