@@ -2,10 +2,10 @@
 # Each writes artifacts/<name>.json; artifacts/bench.json gathers them.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-trainer bench-quality bench-series bench-summary bench-routes
+.PHONY: bench bench-trainer bench-quality bench-series bench-grading bench-summary bench-routes
 .NOTPARALLEL:  # timings: one benchmark at a time
 
-bench: bench-trainer bench-quality bench-series
+bench: bench-trainer bench-quality bench-series bench-grading
 	$(PYTHON) benchmarks/bench.py
 
 bench-trainer:
@@ -17,6 +17,10 @@ bench-quality:
 # A notebook that fails is marked FAILED in the summary; the summary still prints.
 bench-series:
 	-$(PYTHON) benchmarks/bench_series.py
+
+# 2 students x 7 correct notebooks, graded with 1 job then 2 (about 5 minutes).
+bench-grading:
+	$(PYTHON) benchmarks/bench_grading.py
 
 bench-summary:
 	$(PYTHON) benchmarks/bench.py
