@@ -111,43 +111,37 @@ def test_vegalite_version_picks_what_vl_convert_bundles(monkeypatch) -> None:
         notebook.vegalite_version()
 
 
+def _bundle_without_building(monkeypatch, version: str) -> bytes:
+    """vega_bundle_gzip(version) read afresh, failing if it builds the library instead of reading it."""
+    import vl_convert
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built the library although a saved copy exists")
+
+    monkeypatch.setattr(vl_convert, "javascript_bundle", no_build)
+    notebook.vega_bundle_gzip.cache_clear()
+    try:
+        return notebook.vega_bundle_gzip(version)
+    finally:
+        notebook.vega_bundle_gzip.cache_clear()
+
+
 def test_a_saved_library_is_what_setup_reads(tmp_path, monkeypatch) -> None:
     """What save_chart_library writes is found by a kernel whose cache folder it is."""
     path = notebook.save_chart_library(tmp_path / "recsys_course")
     version = notebook.vegalite_version()
     assert path.parent == tmp_path / "recsys_course" and path.read_bytes() == notebook.vega_bundle_gzip(version)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    notebook.vega_bundle_gzip.cache_clear()
-    import vl_convert
-
-    def no_build(*args, **kwargs):
-        raise AssertionError("built the library although the cache holds it")
-
-    monkeypatch.setattr(vl_convert, "javascript_bundle", no_build)
-    try:
-        assert notebook.vega_bundle_gzip(version) == path.read_bytes()
-    finally:
-        notebook.vega_bundle_gzip.cache_clear()
+    assert _bundle_without_building(monkeypatch, version) == path.read_bytes()
 
 
 def test_an_empty_home_reads_the_environments_copy(tmp_path, monkeypatch) -> None:
     """A kernel with a fresh home (as the grader runs them) reads the copy setup.sh saved in the environment."""
     version = notebook.vegalite_version()
-    environment = tmp_path / "env" / "share" / "recsys_course"
-    saved = notebook.save_chart_library(environment)
-    monkeypatch.setattr(notebook, "environment_chart_folder", lambda: environment)
+    saved = notebook.save_chart_library(tmp_path / "env" / "share" / "recsys_course")
+    monkeypatch.setattr(notebook, "environment_chart_folder", lambda: saved.parent)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-home-cache"))
-    notebook.vega_bundle_gzip.cache_clear()
-    import vl_convert
-
-    def no_build(*args, **kwargs):
-        raise AssertionError("built the library although the environment holds it")
-
-    monkeypatch.setattr(vl_convert, "javascript_bundle", no_build)
-    try:
-        assert notebook.vega_bundle_gzip(version) == saved.read_bytes()
-    finally:
-        notebook.vega_bundle_gzip.cache_clear()
+    assert _bundle_without_building(monkeypatch, version) == saved.read_bytes()
 
 
 def test_a_failing_library_build_falls_back_to_altair(renderer, monkeypatch, capsys) -> None:
