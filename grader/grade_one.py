@@ -38,7 +38,7 @@ from .execution import INTEGRITY_ERROR
 from .feedback import hide_hidden_tests
 from .nbgrader_helpers import REPO_ROOT, NbgraderError, ThrowawayCourse, load_course_config
 from .repair import Release, repair_file
-from .sandbox_kernel import SandboxPolicy, _process_tree, install_kernel_spec
+from .sandbox_kernel import SandboxPolicy, process_tree, install_kernel_spec
 
 # Most severe first: the status a notebook gets is the first that applies.
 EXECUTION_STATUSES = (
@@ -204,7 +204,7 @@ def start_watchdog(job: GradeJob, result_file: Path | None) -> threading.Timer |
                              f"grading took longer than {limit} s and was stopped")
         result_file.write_text(json.dumps(asdict(result), indent=1))
         me = os.getpid()
-        for pid in _process_tree(me):
+        for pid in process_tree(me):
             if pid != me:
                 try:
                     os.kill(pid, signal.SIGKILL)

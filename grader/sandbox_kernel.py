@@ -138,7 +138,7 @@ def sandboxed_command(policy: SandboxPolicy, kernel_argv: list[str], stage: Path
 
 # --- memory -----------------------------------------------------------------------
 
-def _process_tree(root_pid: int) -> dict[int, int]:
+def process_tree(root_pid: int) -> dict[int, int]:
     """``{pid: resident bytes}`` of ``root_pid`` and all its descendants (Linux /proc)."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
@@ -194,7 +194,7 @@ def main(argv: list[str]) -> int:
     measure = sys.platform.startswith("linux")
     while kernel.poll() is None:
         time.sleep(POLL_SECONDS)
-        tree = _process_tree(kernel.pid) if measure else {}
+        tree = process_tree(kernel.pid) if measure else {}
         if sum(tree.values()) > cap:
             _report(policy, killed=f"memory limit exceeded ({policy.memory_mb} MB)")
             for pid in tree:
