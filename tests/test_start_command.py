@@ -1,4 +1,5 @@
-"""The README's start command brings JupyterLab up on the notebooks with the data in place."""
+"""The README's start command brings JupyterLab up on the student's work folder (seeded from
+notebooks/) with the data in place."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def test_start_script_serves_jupyterlab_on_the_notebooks(tmp_path):
         names = {item["name"] for item in listing["content"]}
         expected = {path.name for path in (ROOT / "notebooks").iterdir() if path.is_dir()}
         assert names >= expected
+        # The server's root is the work folder, seeded with every student notebook.
+        assert all((ROOT / "my-notebooks" / name / f"{name}.ipynb").is_file() for name in expected)
         lab = urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10)
         assert lab.status == 200
         assert verify_folder(data_home() / "ml-100k")["counts"]["ratings"] == 100_000
