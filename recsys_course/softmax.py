@@ -27,8 +27,10 @@ The pieces, in the order a model uses them:
   the crash course's version, whose label was also one of the inputs);
 - :class:`MeanEmbedding`, :class:`ScaledLinear`, :class:`UserTower`: the
   network as Keras 3 layers;
-- :func:`softmax_loss`, :func:`precision_at_k`, :func:`recall_at_k`
-  (:func:`softmax_loss` is the reference for the first exercise);
+- :func:`softmax_loss` (the reference for the first exercise), and
+  :func:`precision_at_k`, :func:`recall_at_k`, :func:`top_k_hits`: the
+  one-label metrics of :mod:`recsys_course.ranking_metrics` under the names
+  notebook 7 uses;
 - :func:`build_softmax_model`: all of it wired into a
   :class:`~recsys_course.cfmodel.CFModel` (the reference of the second
   exercise, with a few more options); the model also keeps its network
@@ -59,6 +61,7 @@ import tensorflow as tf
 
 from .cfmodel import CFModel
 from .movielens import MOVIE_GENRES
+from .ranking_metrics import label_hits_at_k, label_precision_at_k, label_recall_at_k
 from .splits import DEFAULT_SPLIT_SEED, split_dataframe
 
 FEATURES = ("movie_id", "genre", "year")  # the keys of `embedding_dims`
@@ -410,35 +413,11 @@ def softmax_loss(user_embeddings, movie_embeddings, labels) -> tf.Tensor:
         labels=tf.cast(labels, tf.int64), logits=logits))
 
 
-def top_k_hits(logits, labels, k: int = 10, exclude=None) -> tf.Tensor:
-    """``[batch]`` float32: 1 where the label is among the ``k`` highest logits.
-
-    ``exclude``, a ``[batch, num_movies]`` mask (nonzero = exclude), takes
-    movies out of the ranking: the movies of the input bag, which the user
-    has already rated (the label never is one of them). Ties are broken
-    in favour of the lower movie id.
-    """
-    logits = tf.convert_to_tensor(logits, tf.float32)
-    if exclude is not None:
-        logits = tf.where(tf.cast(exclude, tf.bool), tf.constant(-np.inf, tf.float32), logits)
-    k = min(int(k), int(logits.shape[1]))
-    _, top = tf.math.top_k(logits, k=k)
-    labels = tf.cast(labels, top.dtype)[:, None]
-    return tf.reduce_max(tf.cast(tf.equal(top, labels), tf.float32), axis=1)
-
-
-def recall_at_k(logits, labels, k: int = 10, exclude=None) -> tf.Tensor:
-    """Fraction of the labels found in the top ``k`` (the hit rate, with one label per example)."""
-    return tf.reduce_mean(top_k_hits(logits, labels, k, exclude))
-
-
-def precision_at_k(logits, labels, k: int = 10, exclude=None) -> tf.Tensor:
-    """Fraction of the top ``k`` that are labels, averaged over the examples.
-
-    With one label per example at most one of the ``k`` can be right, so
-    precision@k = recall@k / k <= 1/k.
-    """
-    return tf.reduce_mean(top_k_hits(logits, labels, k, exclude)) / float(k)
+# The ranking metrics with one label per example live with the other ranking
+# metrics; notebook 7 and its tests know them by these names.
+top_k_hits = label_hits_at_k
+recall_at_k = label_recall_at_k
+precision_at_k = label_precision_at_k
 
 
 # --- The model -------------------------------------------------------------------
