@@ -101,12 +101,16 @@ c.ClearOutput.remove_metadata_fields = {"collapsed", "scrolled", "execution", "E
 
 # The sources say {{ repository_url }} and {{ colab_url }} (set once, in
 # pyproject.toml): fill them in first, before nbgrader checksums and records
-# the cells, so that release, gradebook and autograde agree.
+# the cells, so that release, gradebook and autograde agree. Hidden blocks
+# import their helpers from grader.hidden_tests, which graded kernels cannot
+# import: inline them too, so that the gradebook's hidden tests stand alone.
 from grader.course_links import FillCourseLinks  # noqa: E402
+from grader.inline_hidden_helpers import InlineHiddenTestHelpers  # noqa: E402
 from nbgrader.converters import GenerateAssignment  # noqa: E402
 
 c.GenerateAssignment.preprocessors = [
-    FillCourseLinks, *GenerateAssignment.class_traits()["preprocessors"].default()]
+    FillCourseLinks, InlineHiddenTestHelpers,
+    *GenerateAssignment.class_traits()["preprocessors"].default()]
 
 # --- Autograding --------------------------------------------------------------
 

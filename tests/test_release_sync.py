@@ -9,7 +9,9 @@ Checks every assignment in ``solutions/`` (parametrized; none yet is fine):
 - test cells open with a docstring and do not end in a value (nbgrader would
   read a number there as partial credit);
 - every graded exercise has visible and hidden tests, and nothing hidden
-  reaches the student version.
+  reaches the student version;
+- hidden tests take their shared helpers from ``grader.hidden_tests``, and
+  their imports inline into self-contained cells (what the gradebook records).
 
 ``RECSYS_COURSE_ROOT`` points these tests at another copy of the course.
 """
@@ -24,6 +26,7 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
+from grader.inline_hidden_helpers import HiddenHelperError, inline_notebook
 from grader.nbgrader_helpers import (
     RELEASE_DIR,
     SOURCE_DIR,
@@ -313,3 +316,23 @@ def test_student_version_leaks_no_solution_or_hidden_test(assignment):
     text = path.read_text(encoding="utf-8")
     leaked = [marker for marker in PRIVATE_MARKERS if marker in text]
     assert not leaked, f"{path.relative_to(ROOT)} contains {leaked}"
+
+
+@by_assignment
+def test_hidden_tests_inline_into_self_contained_cells(assignment):
+    """Helpers come from grader.hidden_tests, imported inside the hidden block only; inlined
+    (as at release, for the gradebook), no hidden block mentions the grader any more and
+    every cell still parses."""
+    notebook = load_source(assignment)
+    try:
+        inline_notebook(notebook, assignment)
+    except HiddenHelperError as error:
+        pytest.fail(str(error))
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or HIDDEN_BEGIN not in cell.source:
+            continue
+        grade_id = nbgrader_meta(cell).get("grade_id", "?")
+        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("#"))
+        assert not re.search(r"\bgrader\s*\.\s*\w|\bimport\s+grader\b|\bfrom\s+grader\b", code), (
+            f"{grade_id}: still imports from the grader once inlined")
+        parse(cell.source, grade_id)

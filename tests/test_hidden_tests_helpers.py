@@ -1,0 +1,333 @@
+"""The hidden tests' shared helpers (grader/hidden_tests) and their inlining at release."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import sys
+import textwrap
+
+import nbformat
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from grader import inline_hidden_helpers as inliner
+from grader.hidden_tests import common
+from grader.inline_hidden_helpers import HiddenHelperError, inline_hidden_helpers, inline_notebook
+
+
+def hidden(body: str, visible: str = '"""Hidden test: what it checks."""') -> str:
+    """A test cell whose hidden block is ``body``."""
+    return f"{visible}\n### BEGIN HIDDEN TESTS\n{textwrap.dedent(body).strip()}\n### END HIDDEN TESTS"
+
+
+class _NoGrader:
+    """A meta-path finder under which ``grader`` cannot be imported (as in a graded kernel)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "grader" or name.startswith("grader."):
+            raise ImportError(f"{name} is not importable here")
+        return None
+
+
+@contextlib.contextmanager
+def grader_not_importable():
+    saved = {name: module for name, module in sys.modules.items()
+             if name == "grader" or name.startswith("grader.")}
+    for name in saved:
+        del sys.modules[name]
+    finder = _NoGrader()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        sys.modules.update(saved)
+
+
+def run_fresh(source: str, **names) -> dict:
+    """Execute a cell's (inlined) source in a fresh namespace where ``grader`` cannot be imported."""
+    namespace = {"__name__": "__main__", **names}
+    with grader_not_importable():
+        exec(compile(source, "<cell>", "exec"), namespace)
+    return namespace
+
+
+# --- common: reading and comparing results ---------------------------------------------------
+
+
+@pytest.mark.parametrize("value, expected", [
+    (tf.constant(2.5), 2.5), (tf.Variable(1.0), 1.0), (np.float32(3.0), 3.0), (4, 4.0),
+    (np.array([[0.5]]), 0.5), (tf.constant([7.0]), 7.0)])
+def test_as_number_reads_scalars(value, expected):
+    assert common.as_number(value) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("value, message", [
+    (None, "got NoneType"), ("1.0", "got str"), (True, "got bool"),
+    (np.zeros(3), "single number"), (tf.zeros([2, 2]), "single number")])
+def test_as_number_refuses_what_is_not_one_number(value, message):
+    with pytest.raises(AssertionError, match=message):
+        common.as_number(value)
+
+
+def test_assert_close_says_where_and_how_far():
+    common.assert_close([1.0, 2.0], [1.0, 2.00001], "values")
+    with pytest.raises(AssertionError, match=r"values: got 3, expected 2 \(at index \(1,\)\)"):
+        common.assert_close([1.0, 3.0], [1.0, 2.0], "values")
+    with pytest.raises(AssertionError, match="expected shape"):
+        common.assert_close([1.0], [1.0, 2.0], "values")
+    with pytest.raises(AssertionError, match="NaN"):
+        common.assert_close([np.nan], [1.0], "values")
+
+
+def test_model_metric_finds_a_metric_in_any_panel():
+    class Model:
+        metrics = [{"a": 1}, {"b": 2}]
+    assert common.model_metric(Model(), "b") == 2
+    with pytest.raises(AssertionError, match="no metric called 'c'"):
+        common.model_metric(Model(), "c")
+
+
+def test_synthetic_ratings_follow_the_course_conventions():
+    frame = common.synthetic_ratings(10, 20, 50, seed=1)
+    assert len(frame) == 50 and frame.user_id.min() >= 0 and frame.movie_id.max() < 20
+    assert frame.rating.dtype == np.float64
+
+
+# --- common: references agree with the library ---------------------------------------------
+
+
+def test_reference_gravity_is_the_library_gravity():
+    from recsys_course import regularization
+
+    rng = np.random.default_rng(0)
+    U, V = rng.normal(size=(7, 3)).astype(np.float32), rng.normal(size=(11, 3)).astype(np.float32)
+    np.testing.assert_allclose(common.reference_gravity(U, V).numpy(),
+                               regularization.gravity_naive(U, V).numpy(), rtol=1e-5)
+    variable = tf.Variable(U)
+    with tf.GradientTape() as tape:
+        value = common.reference_gravity(variable, V)
+    assert tape.gradient(value, variable) is not None
+
+
+def test_reference_softmax_loss_is_the_library_loss():
+    from recsys_course import softmax
+
+    rng = np.random.default_rng(1)
+    users, movies = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(9, 4)).astype(np.float32)
+    labels = rng.integers(0, 9, 5)
+    np.testing.assert_allclose(common.reference_softmax_loss(users, movies, labels).numpy(),
+                               softmax.softmax_loss(users, movies, labels).numpy(), rtol=1e-6)
+
+
+def test_references_in_binds_for_a_while_and_restores():
+    namespace = {"gravity": "student's"}
+    with common.references_in(namespace, gravity="reference", softmax_loss="reference"):
+        assert namespace == {"gravity": "reference", "softmax_loss": "reference"}
+    assert namespace == {"gravity": "student's"}
+    with pytest.raises(ZeroDivisionError), common.references_in(namespace, gravity="reference"):
+        1 / 0
+    assert namespace == {"gravity": "student's"}
+
+
+# --- common: the guard against handing the exercise to the library -----------------------------
+
+
+def _gravity_library():
+    return importlib.import_module("recsys_course.regularization")
+
+
+def _caught(U, V):
+    try:
+        return _gravity_library().gravity(U, V)
+    except Exception:
+        return common.reference_gravity(U, V)
+
+
+class _Wrapper:
+    def method(self, U, V):
+        return _gravity_library().gravity(U, V)
+
+
+DELEGATIONS = {
+    "a call": lambda U, V: _gravity_library().gravity(U, V),
+    "keyword arguments": lambda U, V: _gravity_library().gravity(U=U, V=V),
+    "an alias": _gravity_library().gravity,
+    "import as": lambda U, V: __import__("recsys_course.regularization", fromlist=["gravity"]).gravity(U, V),
+    "importlib": lambda U, V: importlib.import_module("recsys_course.regularization").gravity(U, V),
+    "functools.partial": functools.partial(_gravity_library().gravity),
+    "a partial call": lambda U, V: functools.partial(_gravity_library().gravity, U)(V),
+    "tf.function": tf.function(_gravity_library().gravity),
+    "a method": _Wrapper().method,
+    "the naive version": lambda U, V: _gravity_library().gravity_naive(U, V),
+    "a caught exception": _caught,
+}
+
+
+@pytest.mark.parametrize("form", sorted(DELEGATIONS))
+def test_forbid_library_catches_every_delegation_form(form):
+    answer = DELEGATIONS[form]
+    U, V = np.ones((3, 2), np.float32), np.ones((4, 2), np.float32)
+    with pytest.raises(common.LibraryDelegationError,
+                       match=r"gravity hands the exercise to recsys_course\.regularization\.gravity(_naive)?: "
+                             "no points for this exercise"):
+        with common.forbid_library("gravity", answer):
+            answer(U, V)
+    # restored: the library works again, and the trap left nothing behind
+    assert float(_gravity_library().gravity(U, V)) == pytest.approx(4.0)
+    assert common._LIBRARY_TRAP_GLOBAL not in vars(_gravity_library())
+
+
+def test_forbid_library_lets_an_own_answer_and_other_exercises_library_run():
+    from recsys_course import losses, regularization
+    from recsys_course.sparse_ratings import build_rating_sparse_tensor
+
+    U, V = np.ones((3, 2), np.float32), np.ones((4, 2), np.float32)
+    with common.forbid_library("gravity", common.reference_gravity):
+        assert float(common.reference_gravity(U, V)) == pytest.approx(4.0)
+        ratings = tf.SparseTensor([[0, 1]], [3.0], [3, 4])
+        assert float(losses.observed_mse(ratings, U, V)) == pytest.approx(1.0)  # notebook 3's: usable
+        assert float(regularization.l2_regularization(U, V)) == pytest.approx(4.0)
+    assert build_rating_sparse_tensor is not None
+
+
+def test_guarded_wraps_an_answer():
+    U, V = np.ones((3, 2), np.float32), np.ones((4, 2), np.float32)
+    assert float(common.guarded(common.reference_gravity, "gravity")(U, V)) == pytest.approx(4.0)
+    with pytest.raises(common.LibraryDelegationError):
+        common.guarded(DELEGATIONS["a call"], "gravity")(U, V)
+
+
+def test_every_listed_library_version_exists_and_is_a_plain_function():
+    for exercise, names in common.LIBRARY_VERSIONS.items():
+        for name in names:
+            assert callable(common._library_function(name)), (exercise, name)
+
+
+# --- the inliner -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    """A small hidden_tests package of two modules, used instead of the real one."""
+    folder = tmp_path / "hidden_tests"
+    folder.mkdir()
+    (folder / "base.py").write_text(textwrap.dedent('''\
+        """Shared."""
+        import math
+
+        import numpy as np
+
+        SCALE = 2.0
+
+
+        def _twice(x):
+            return SCALE * x
+
+
+        def doubled_norm(values):
+            """Uses a private helper, a constant and two imports."""
+            return _twice(math.sqrt(float(np.sum(np.square(values)))))
+
+
+        def unused():
+            return 0
+        '''))
+    (folder / "nb09.py").write_text(textwrap.dedent('''\
+        import numpy as np
+
+        from .base import doubled_norm
+        from grader.hidden_tests.base import SCALE
+
+
+        def check(values, expected):
+            assert abs(doubled_norm(values) - expected) < 1e-9, f"{doubled_norm(values)} != {expected}"
+            return SCALE
+        '''))
+    monkeypatch.setattr(inliner, "PACKAGE_DIR", folder)
+    inliner._load_module.cache_clear()
+    yield folder
+    inliner._load_module.cache_clear()
+
+
+def _inline(source, folder):
+    return inline_hidden_helpers(source, "test cell", folder)
+
+
+def test_inlined_cell_runs_without_grader_and_behaves_like_the_import(package):
+    cell = hidden("""
+        import numpy as np
+        from grader.hidden_tests.nb09 import (
+            check,
+        )
+        from grader.hidden_tests.base import doubled_norm
+        result = check(np.array([3.0, 4.0]), 10.0), doubled_norm([0.0, 1.0])
+    """)
+    inlined = _inline(cell, package)
+    assert "grader" not in inlined.replace("# from grader.hidden_tests", "")
+    assert inlined.count("def doubled_norm") == 1 and inlined.count("def _twice") == 1
+    assert "def unused" not in inlined and inlined.count("SCALE = 2.0") == 1
+    assert inlined.count("import numpy as np") == 1  # the cell's own import is not repeated
+    # dependencies come first: _twice before doubled_norm before check
+    assert inlined.index("def _twice") < inlined.index("def doubled_norm") < inlined.index("def check")
+    assert run_fresh(inlined)["result"] == (2.0, 2.0)
+    with pytest.raises(AssertionError):
+        run_fresh(_inline(hidden("""
+            from grader.hidden_tests.nb09 import check
+            check([3.0, 4.0], 11.0)
+        """), package))
+
+
+def test_cells_without_helper_imports_are_unchanged(package):
+    cell = hidden("x = 1")
+    assert _inline(cell, package) == cell
+    assert _inline("print('visible')", package) == "print('visible')"
+
+
+@pytest.mark.parametrize("body, message", [
+    ("from grader.hidden_tests.base import nothing_here", "has no top-level definition 'nothing_here'"),
+    ("from grader.hidden_tests.missing import x", "no module grader.hidden_tests.missing"),
+    ("from grader.repair import repair_submission", "may import from grader.hidden_tests.<module> only"),
+    ("import grader.hidden_tests.base", "not `import grader.hidden_tests.base`"),
+    ("from grader.hidden_tests import base", "import names from a module"),
+    ("from grader.hidden_tests.base import doubled_norm as dn", "use the helper's own name"),
+    ("from grader.hidden_tests.base import *", "name what the test uses"),
+    ("def f():\n    from grader.hidden_tests.base import SCALE", "at the top level of the hidden block"),
+])
+def test_clear_errors(package, body, message):
+    with pytest.raises(HiddenHelperError, match=message) as error:
+        _inline(hidden(body), package)
+    assert "test cell" in str(error.value)
+
+
+def test_an_import_outside_the_hidden_block_is_refused(package):
+    cell = "from grader.hidden_tests.base import SCALE\n" + hidden("x = SCALE")
+    with pytest.raises(HiddenHelperError, match="inside ### BEGIN HIDDEN TESTS"):
+        _inline(cell, package)
+
+
+def test_module_rules_are_checked(package):
+    (package / "bad.py").write_text("import numpy as np\nif np:\n    X = 1\n")
+    with pytest.raises(HiddenHelperError, match="top-level functions, classes, constants and imports only"):
+        _inline(hidden("from grader.hidden_tests.bad import X"), package)
+
+
+def test_inline_notebook_and_the_real_guard_without_grader():
+    """The real common module, inlined: the guard works in a namespace that cannot import grader."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(hidden("""
+        from grader.hidden_tests.common import as_number, forbid_library
+        with forbid_library("gravity", gravity):
+            value = as_number(gravity(U, V))
+    """))]
+    inline_notebook(nb, "nb")
+    source = nb.cells[0].source
+    U, V = np.ones((3, 2), np.float32), np.ones((4, 2), np.float32)
+    assert run_fresh(source, gravity=common.reference_gravity, U=U, V=V)["value"] == pytest.approx(4.0)
+    from recsys_course import regularization
+    with pytest.raises(AssertionError, match="hands the exercise to recsys_course.regularization.gravity"):
+        run_fresh(source, gravity=lambda U, V: regularization.gravity(U, V), U=U, V=V)
+    assert float(regularization.gravity(U, V)) == pytest.approx(4.0)
