@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/bench_grading.py [--students 2] [--corpus] [--jobs 1 2]
 
-Grades the same submissions (by default ``--students`` students x the seven
-notebooks, each a correct answer built from the release and the solutions;
-``--corpus``: the 20-student class of ``tests/grading_corpus.py`` with its
+Grades the same submissions (by default ``--students`` students x every
+released notebook, each a correct answer built from the release and the solutions;
+``--corpus``: the class of ``tests/grading_corpus/`` with its
 wrong, broken and hostile notebooks) once per ``--jobs`` value, each time from
 scratch except for the generated assignment templates (made once, timed
 apart). Prints, per run, notebooks per minute, the CPU seconds per notebook
@@ -57,8 +57,8 @@ def build_submissions(folder: Path, students: int, corpus: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=2, help="students x 7 correct notebooks")
-    parser.add_argument("--corpus", action="store_true", help="grade tests/grading_corpus.py's class instead")
+    parser.add_argument("--students", type=int, default=2, help="students x every notebook, correct")
+    parser.add_argument("--corpus", action="store_true", help="grade tests/grading_corpus/'s class instead")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repo", type=Path, default=HERE, help="checkout whose grader/ is benchmarked")
     parser.add_argument("--data", type=Path, help="data folder holding ml-100k/ (default: a synthetic one)")
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare_templates(list(grading_corpus.ASSIGNMENTS), scratch / "warm")
         report["templates"] = {"seconds": round(time.monotonic() - started, 1),
                                "cpu_seconds": round(cpu_seconds() - cpu, 1)}
-        print(f"templates for 7 assignments: {report['templates']['seconds']} s "
+        print(f"templates for {len(grading_corpus.ASSIGNMENTS)} assignments: {report['templates']['seconds']} s "
               f"({report['templates']['cpu_seconds']} s CPU), made once", flush=True)
         for jobs in args.jobs:
             out = scratch / f"out-jobs{jobs}"

@@ -1,8 +1,10 @@
-"""The done-when test of the grader: a class of 20 students x 7 notebooks, graded with two jobs.
+"""The done-when test of the grader: a class of 20 students x every notebook, graded with two jobs.
 
-``tests/grading_corpus.py`` builds the class from the release and solution
-notebooks: several correct routes per exercise, plausible wrong answers,
-broken files and hostile code, some notebooks missing. The grade sheet must
+``tests/grading_corpus/`` builds the class from the release and solution
+notebooks: for every released notebook its reference solution and untouched
+release, and the cases of its ``answers_NN.py`` (other correct routes,
+plausible wrong answers); broken files and hostile code; some notebooks
+missing. The grade sheet must
 say exactly what each student x notebook gets (status and points), with real
 nbgrader, the sandbox and two notebooks at a time.
 
@@ -12,11 +14,15 @@ gradebook scores every graded cell of the source; written answers wait for a
 human), the untouched release gets 0 on every test cell; and what the
 one-assignment class test checked: feedback keeps hidden tests hidden.
 
-Budget: about 12 minutes on 2 cores (see ``benchmarks/bench_grading.py``).
+Budget: about 12 minutes on 2 cores for notebooks 1-7 (see
+``benchmarks/bench_grading.py``); a new notebook adds its reference, its
+untouched release and its own cases, about 10 s each. Pending cases
+(``grading_corpus.PENDING``) are off unless switched on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 from pathlib import Path
@@ -27,8 +33,9 @@ from grader.grade import grade_class
 from grader.sandbox_kernel import namespaces_available
 
 from grading_corpus import (
-    ASSIGNMENTS, CELL_TIMEOUT, MEMORY_MB, NOTEBOOK_TIMEOUT, build_corpus, expected_sheet, points,
+    ASSIGNMENTS, CELL_TIMEOUT, MEMORY_MB, NOTEBOOK_TIMEOUT, build_corpus, expected_sheet, pending_switches, points,
 )
+from grading_corpus.snooping import plant_bait, serve_bait
 
 pytestmark = [pytest.mark.grader, pytest.mark.slow]
 
@@ -37,12 +44,17 @@ pytestmark = [pytest.mark.grader, pytest.mark.slow]
 def graded(tmp_path_factory, synthetic_dir):
     """The class, graded once for every test of this module."""
     folder = tmp_path_factory.mktemp("class")
-    table = build_corpus(folder)
-    out = tmp_path_factory.mktemp("out")
-    started = time.monotonic()
-    results = grade_class(folder, out, jobs=2, data_dir=synthetic_dir.parent, cell_timeout=CELL_TIMEOUT,
-                          notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB)
-    seconds = time.monotonic() - started
+    with contextlib.ExitStack() as bait:
+        if "no_solutions_reachable" in pending_switches():
+            # what an older `grade --out` folder holds, and the course served on this machine
+            plant_bait(tmp_path_factory.mktemp("older-grading-output"))
+            bait.enter_context(serve_bait())
+        table = build_corpus(folder)
+        out = tmp_path_factory.mktemp("out")
+        started = time.monotonic()
+        results = grade_class(folder, out, jobs=2, data_dir=synthetic_dir.parent, cell_timeout=CELL_TIMEOUT,
+                              notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB)
+        seconds = time.monotonic() - started
     print(f"graded {len(results)} notebooks in {seconds:.0f} s")
     return {"folder": folder, "table": table, "out": out, "seconds": seconds, "data_dir": synthetic_dir.parent,
             "results": {(r["student"], r["assignment"]): r for r in results}}

@@ -1,0 +1,52 @@
+"""Notebook 6 (regularization): other correct routes, wrong answers, pending cases."""
+
+from __future__ import annotations
+
+from .cases import Case
+from .delegation import Exercise, constant, delegations
+
+GRAVITY_ONE_LINE = '''
+def gravity(U, V):
+    n_by_m = tf.cast(tf.shape(U)[0] * tf.shape(V)[0], U.dtype)
+    return tf.reduce_sum(tf.matmul(U, U, transpose_a=True) * tf.matmul(V, V, transpose_a=True)) / n_by_m
+'''
+GRAVITY_NO_MEAN = '''
+def gravity(U, V):
+    return tf.reduce_sum(tf.matmul(U, U, transpose_a=True) * tf.matmul(V, V, transpose_a=True))
+'''
+GRAVITY_SQUARED_MEAN = '''
+def gravity(U, V):
+    return tf.square(tf.reduce_mean(tf.matmul(U, V, transpose_b=True)))
+'''
+
+GRAVITY = Exercise("gravity", "U, V", "U, V", library=("recsys_course.regularization.gravity",
+                                                      "recsys_course.regularization.gravity_naive"))
+REGULARIZED = Exercise(
+    "build_regularized_model", "ratings, embedding_dim=3, regularization_coeff=.1, gravity_coeff=1., init_stddev=0.1",
+    "ratings, embedding_dim=embedding_dim, regularization_coeff=regularization_coeff, gravity_coeff=gravity_coeff, "
+    "init_stddev=init_stddev", library=("recsys_course.regularization.build_regularized_model",))
+
+OTHER_ROUTE = {"gravity_solution": GRAVITY_ONE_LINE}
+
+CASES = [
+    Case({"gravity_solution": GRAVITY_ONE_LINE}, "gravity in one line", student="s03"),
+    # the regularized model adds the student's gravity to its loss (until "charged_once" lands)
+    Case({"gravity_solution": GRAVITY_NO_MEAN}, "gravity without 1/(MN)", student="s05",
+         lost="gravity_hidden_values gravity_hidden_mean_over_pairs gravity_hidden_gradient build_regularized_model_hidden_gravity_term build_regularized_model_hidden_loss_at_init build_regularized_model_hidden_metrics build_regularized_model_hidden_trains"),
+    Case({"gravity_solution": GRAVITY_SQUARED_MEAN}, "gravity as the square of a mean", student="s06",
+         lost="gravity_hidden_values gravity_hidden_gradient gravity_hidden_no_n_by_m_matrix build_regularized_model_hidden_gravity_term build_regularized_model_hidden_loss_at_init build_regularized_model_hidden_metrics"),
+]
+
+PENDING_CASES = [
+    *(Case(answers, f"both handed to the library ({form})", lost="*", pending="library_guard")
+      for form, answers in delegations(GRAVITY, REGULARIZED)),
+    Case(dict(delegations(GRAVITY))["call"], "only gravity handed to the library", lost="gravity", pending="library_guard"),
+    Case(dict(delegations(REGULARIZED))["attribute"], "only the model handed to the library",
+         lost="build_regularized_model", pending="library_guard"),
+    Case(constant(GRAVITY, REGULARIZED, value="0"), "both return 0", lost="*", pending="values_before_structure"),
+    Case(constant(GRAVITY, REGULARIZED, value="None"), "both return None", lost="*", pending="values_before_structure"),
+    Case({"gravity_solution": GRAVITY_NO_MEAN}, "gravity without 1/(MN), charged once",
+         lost="gravity_hidden_values gravity_hidden_mean_over_pairs gravity_hidden_gradient", pending="charged_once"),
+    Case({"gravity_solution": GRAVITY_SQUARED_MEAN}, "gravity as the square of a mean, charged once",
+         lost="gravity_hidden_values gravity_hidden_gradient gravity_hidden_no_n_by_m_matrix", pending="charged_once"),
+]
