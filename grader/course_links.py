@@ -2,9 +2,14 @@
 
 The source notebooks say ``{{ repository_url }}`` (where Colab installs the
 helper package from) and ``{{ colab_url }}`` (the notebook's own "Open in
-Colab" link) instead of a fixed address, so that a fork changes one line,
-``Repository`` under ``[project.urls]`` in ``pyproject.toml``, and
-regenerates. This preprocessor runs first in ``generate_assignment`` (see
+Colab" link) instead of a fixed address. Both point at the **student
+edition** (``python -m grader.student_edition``), the public repository
+students receive, never at the instructor repository, which holds the
+solutions and hidden tests and stays private: ``Student edition`` under
+``[project.urls]`` in ``pyproject.toml`` (``Repository`` is the instructor
+repository). A fork changes that one line and regenerates.
+
+This preprocessor runs first in ``generate_assignment`` (see
 ``nbgrader_config.py``), before nbgrader checksums and records the cells, so
 the release, the gradebook and autograde all see the same filled-in text.
 """
@@ -23,20 +28,34 @@ RELEASE_FOLDER = "notebooks"
 PLACEHOLDER = re.compile(r"\{\{\s*(repository_url|colab_url)\s*\}\}")
 
 
-def repository_url(pyproject: Path = PYPROJECT) -> str:
-    """The course repository's address, from ``[project.urls]`` of ``pyproject.toml``."""
+STUDENT_EDITION = "Student edition"  # the [project.urls] key students' links point at
+INSTRUCTOR_REPOSITORY = "Repository"
+
+
+def project_url(key: str, pyproject: Path = PYPROJECT) -> str:
+    """A GitHub repository's address from ``[project.urls]`` of ``pyproject.toml``."""
     with pyproject.open("rb") as file:
         urls = tomllib.load(file).get("project", {}).get("urls", {})
-    url = urls.get("Repository", "")
+    url = urls.get(key, "")
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
         raise ValueError(
-            f"{pyproject}: [project.urls] Repository must be a GitHub repository's address "
+            f"{pyproject}: [project.urls] {key} must be a GitHub repository's address "
             f"like https://github.com/OWNER/NAME (Colab opens notebooks from GitHub), not {url!r}")
     return url
 
 
+def repository_url(pyproject: Path = PYPROJECT) -> str:
+    """The student edition's address: where Colab installs the helper package from."""
+    return project_url(STUDENT_EDITION, pyproject)
+
+
+def instructor_repository_url(pyproject: Path = PYPROJECT) -> str:
+    """The instructor repository's address (private: never in a student notebook)."""
+    return project_url(INSTRUCTOR_REPOSITORY, pyproject)
+
+
 def colab_url(assignment: str, notebook: str, repository: str | None = None) -> str:
-    """The address that opens the student version of a notebook in Google Colab."""
+    """The address that opens the student version of a notebook in Google Colab (student edition)."""
     owner_and_name = (repository or repository_url()).removeprefix("https://github.com/")
     return (f"https://colab.research.google.com/github/{owner_and_name}/blob/{BRANCH}/"
             f"{RELEASE_FOLDER}/{assignment}/{notebook}.ipynb")

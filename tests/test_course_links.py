@@ -2,7 +2,8 @@
 
 The sources say ``{{ colab_url }}`` and ``{{ repository_url }}``; nbgrader
 fills them in from ``pyproject.toml`` while generating the student versions
-(grader/course_links.py). The last test runs a release setup cell the way
+(grader/course_links.py), with the student edition's address, never the
+private instructor repository's. The last test runs a release setup cell the way
 Colab would: in a fresh environment where ``google.colab`` is importable, the
 helper package not installed and no data on disk.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.course_links import colab_url, fill_links, repository_url
+from grader.course_links import colab_url, fill_links, instructor_repository_url, repository_url
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(ROOT.glob("solutions/*/*.ipynb"))
@@ -38,14 +40,20 @@ def test_fill_links_replaces_both_placeholders():
         "03_measuring_error/03_measuring_error.ipynb) and pip install git+https://github.com/me/fork")
 
 
-def test_repository_must_be_a_github_address(tmp_path):
+def test_the_student_edition_must_be_a_github_address(tmp_path):
     pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text('[project.urls]\nRepository = "https://gitlab.com/me/fork"\n')
-    with pytest.raises(ValueError, match=r"\[project.urls\] Repository must be a GitHub"):
+    pyproject.write_text('[project.urls]\n"Student edition" = "https://gitlab.com/me/fork"\n')
+    with pytest.raises(ValueError, match=r"\[project.urls\] Student edition must be a GitHub"):
         repository_url(pyproject)
-    pyproject.write_text('[project]\nname = "x"\n')
-    with pytest.raises(ValueError, match="not ''"):
+    # The instructor repository is no substitute: it is private, Colab could not install from it.
+    pyproject.write_text('[project.urls]\nRepository = "https://github.com/me/course"\n')
+    with pytest.raises(ValueError, match="Student edition .* not ''"):
         repository_url(pyproject)
+    assert instructor_repository_url(pyproject) == "https://github.com/me/course"
+
+
+def test_students_are_sent_to_the_student_edition_not_the_instructor_repository():
+    assert repository_url() != instructor_repository_url()
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.parent.name)
@@ -65,6 +73,9 @@ def test_student_versions_carry_the_filled_in_links(release):
     own_link = colab_url(release.parent.name, release.stem)
     assert f"({own_link})" in texts[0]
     assert f"git+{repository_url()}" in texts[1]
+    instructor = instructor_repository_url().removeprefix("https://github.com/")
+    leaking = [text for text in texts if re.search(re.escape(instructor) + r"(?![\w.-])", text)]
+    assert not leaking, "a student notebook points at the private instructor repository"
 
 
 def colab_like_environment(venv: Path, stack: Path) -> Path:
