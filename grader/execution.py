@@ -14,6 +14,10 @@ and adds what nbgrader leaves out:
 - **stderr is not a failure**: nbgrader scores a test cell 0 if anything
   reached stderr, and libraries warn there; stderr becomes stdout marked
   ``[stderr]``, so only an exception fails a test;
+- **Unix sockets, not TCP**: with ``kernel_ipc_dir`` set (the grader
+  sets ``RECSYS_GRADER_KERNEL_IPC_DIR``), the kernel's channels are Unix
+  sockets in that folder, so a kernel in a network namespace of its own
+  (:mod:`grader.sandbox_kernel`) still talks to the grader;
 - **tampering fails closed**: a first cell, run before any student code,
   records the functions tests rely on (numpy's comparisons and testing,
   ``math.isclose``, the builtins, ``tf.debugging``); every graded test cell
@@ -26,6 +30,7 @@ and adds what nbgrader leaves out:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from pathlib import Path
@@ -34,7 +39,9 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Integer, Unicode
+from traitlets import Integer, Unicode, default
+
+from .cells import is_graded_test
 
 GUARD_MARK = "recsys_grader_guard"
 INTEGRITY_ERROR = "GraderIntegrityError"
@@ -87,11 +94,6 @@ del _install
 _GUARD_CALL = "__import__('sys').modules[{token!r}].check()  # grader integrity check\n"
 
 
-def _is_graded_test(cell: NotebookNode) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.cell_type == "code" and meta.get("grade", False) and not meta.get("solution", False)
-
-
 def _error_output(ename: str, message: str) -> NotebookNode:
     return new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
 
@@ -106,13 +108,31 @@ class GuardedExecute(Execute):
         "", help="JSON file where the sandbox kernel notes why it killed the kernel, if it did."
     ).tag(config=True)
 
+    kernel_ipc_dir = Unicode(
+        help="Folder for the kernel's Unix sockets (ipc transport); empty: TCP on 127.0.0.1."
+    ).tag(config=True)
+
+    @default("kernel_ipc_dir")
+    def _default_kernel_ipc_dir(self) -> str:
+        return os.environ.get("RECSYS_GRADER_KERNEL_IPC_DIR", "")
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        if self.kernel_ipc_dir:
+            # The connection file too: by default it goes to the system's temp folder,
+            # which a sandboxed kernel does not see.
+            km.connection_file = os.path.join(self.kernel_ipc_dir, f"kernel-{secrets.token_hex(4)}.json")
+            km.transport = "ipc"
+            km.ip = os.path.join(self.kernel_ipc_dir, "kernel")
+        return km
+
     def preprocess(self, nb, resources=None, km=None):
         token = "_" + secrets.token_hex(8)
         call = _GUARD_CALL.format(token=token)
         guard = new_code_cell(_GUARD_PROLOGUE.replace("%TOKEN%", repr(token)), metadata={GUARD_MARK: True})
         nb.cells.insert(0, guard)
         for cell in nb.cells:
-            if _is_graded_test(cell):
+            if is_graded_test(cell):
                 cell.source = call + cell.source
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped: str | None = None
@@ -123,7 +143,7 @@ class GuardedExecute(Execute):
         finally:
             nb.cells = [cell for cell in nb.cells if not cell.metadata.get(GUARD_MARK)]
             for cell in nb.cells:
-                if _is_graded_test(cell) and cell.source.startswith(call):
+                if is_graded_test(cell) and cell.source.startswith(call):
                     cell.source = cell.source[len(call):]
                     for output in cell.get("outputs", []):
                         if "traceback" in output:  # tracebacks quote the guard line

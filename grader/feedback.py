@@ -17,8 +17,7 @@ import ast
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
+from .cells import HIDDEN_BEGIN, HIDDEN_END, has_hidden_tests, nbgrader_meta
 
 
 def cell_docstring(source: str) -> str:
@@ -36,9 +35,7 @@ def cell_docstring(source: str) -> str:
 
 def hidden_test_ids(source_notebook: NotebookNode) -> set[str]:
     """grade_ids of the source's test cells that contain hidden tests."""
-    return {cell.metadata.nbgrader["grade_id"] for cell in source_notebook.cells
-            if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source
-            and cell.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    return {nbgrader_meta(cell)["grade_id"] for cell in source_notebook.cells if has_hidden_tests(cell)}
 
 
 def verdict(cell: NotebookNode) -> tuple[bool, str]:
@@ -55,7 +52,7 @@ def hide_hidden_tests(autograded: NotebookNode, source_notebook: NotebookNode) -
     """Rewrite (in place) every hidden test cell of ``autograded`` for student eyes."""
     hidden = hidden_test_ids(source_notebook)
     for cell in autograded.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         if meta.get("grade_id") not in hidden:
             continue
         passed, message = verdict(cell)

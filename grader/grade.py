@@ -10,7 +10,8 @@ hidden tests, in a process and a sandboxed kernel of its own
 (:mod:`grader.grade_one`). The output folder gets:
 
 - ``grades.csv``: one row per student: per notebook its points, maximum,
-  status and message, and the points of each exercise; the total;
+  status, message and review (answers copied from the library), and the
+  points of each exercise; the total (:mod:`grader.sheet`);
 - ``feedback/<student>/<assignment>.html``: feedback, hidden tests shown as
   verdicts only unless ``--show-hidden-code``;
 - ``problems.csv``: every file of the export that could not be graded, and why;
@@ -21,7 +22,6 @@ hidden tests, in a process and a sandboxed kernel of its own
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -34,19 +34,20 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
-from .grade_one import GradeJob
+from .cells import graded_points
+from .grade_one import GradeJob, GradeResult
 from .nbgrader_helpers import (
-    REPO_ROOT, ThrowawayCourse, course_root, list_assignments, release_notebook, source_notebook,
+    REPO_ROOT,
+    ThrowawayCourse,
+    course_root,
+    list_assignments,
+    release_notebook,
+    source_notebook,
 )
+from .settings import GradingSettings
+from .sheet import write_problems, write_sheet
+from .statuses import GradeStatus
 from .submissions import collect_submissions
-
-
-def exercise_of(grade_id: str) -> str:
-    """The exercise a graded cell belongs to: ``split_dataframe_hidden_seed`` -> ``split_dataframe``."""
-    for marker in ("_visible", "_hidden", "_solution"):
-        if marker in grade_id:
-            return grade_id.split(marker)[0]
-    return grade_id
 
 
 def file_digest(*paths: Path, extra: str = "") -> str:
@@ -116,11 +117,9 @@ def run_job(job: GradeJob, key: str, results_dir: Path, timeout: float) -> dict:
                            env=env, timeout=timeout, capture_output=True, text=True, cwd=scratch)
             result = json.loads(result_file.read_text())
         except subprocess.TimeoutExpired:
-            result = {"student": job.student, "assignment": job.assignment, "status": "notebook_timeout",
-                      "message": f"grading was stopped after {timeout:.0f} s", "scores": {}, "max_scores": {}}
+            result = _nothing_graded(job, GradeStatus.NOTEBOOK_TIMEOUT, f"grading was stopped after {timeout:.0f} s")
         except (OSError, ValueError) as error:
-            result = {"student": job.student, "assignment": job.assignment, "status": "error",
-                      "message": f"the grading process failed: {error}", "scores": {}, "max_scores": {}}
+            result = _nothing_graded(job, GradeStatus.ERROR, f"the grading process failed: {error}")
     # The worker's own steps are in its timings; "process" adds its start-up and exit.
     result.setdefault("timings", {})["process"] = round(time.monotonic() - started, 3)
     result["key"] = key
@@ -130,46 +129,28 @@ def run_job(job: GradeJob, key: str, results_dir: Path, timeout: float) -> dict:
     return result
 
 
-def write_sheet(results: list[dict], names: dict[str, str], assignments: list[str], path: Path) -> None:
-    """grades.csv: a row per student, columns per notebook and per exercise."""
-    exercises = {a: sorted({exercise_of(g) for r in results if r["assignment"] == a for g in r["max_scores"]})
-                 for a in assignments}
-    header = ["student", "name"]
-    for a in assignments:
-        header += [f"{a} points", f"{a} max", f"{a} status", f"{a} message"]
-        header += [f"{a} | {exercise}" for exercise in exercises[a]]
-    header += ["total", "max"]
-    by_student: dict[str, dict[str, dict]] = {}
-    for result in results:
-        by_student.setdefault(result["student"], {})[result["assignment"]] = result
-    rows = []
-    for student in sorted(by_student):
-        row = {"student": student, "name": names.get(student, student)}
-        total = maximum = 0.0
-        for a in assignments:
-            result = by_student[student].get(a)
-            if result is None:
-                row[f"{a} status"] = "not_submitted"
-                continue
-            points = sum(result["scores"].values())
-            top = sum(result["max_scores"].values())
-            total, maximum = total + points, maximum + top
-            row.update({f"{a} points": f"{points:g}", f"{a} max": f"{top:g}",
-                        f"{a} status": result["status"], f"{a} message": result.get("message", "")})
-            for exercise in exercises[a]:
-                row[f"{a} | {exercise}"] = f"{sum(v for g, v in result['scores'].items() if exercise_of(g) == exercise):g}"
-        row.update({"total": f"{total:g}", "max": f"{maximum:g}"})
-        rows.append(row)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
+def _nothing_graded(job: GradeJob, status: GradeStatus, message: str) -> dict:
+    """The result of a worker that gave none: 0 on every graded cell, out of the notebook's maximum."""
+    try:
+        maximum = graded_points(json.loads(Path(job.source).read_text()))
+    except (OSError, ValueError):
+        maximum = {}
+    return asdict(GradeResult(job.student, job.assignment, status, message,
+                              scores=dict.fromkeys(maximum, 0.0), max_scores=maximum))
 
 
-def grade_class(submissions: Path, out: Path, assignments: list[str] | None = None, jobs: int = 1,
-                mapping: Path | None = None, data_dir: Path | None = None, cell_timeout: int = 120,
-                notebook_timeout: int = 600, memory_mb: int = 4096, show_hidden_code: bool = False) -> list[dict]:
-    """Grade every notebook of an export; write grades.csv, problems.csv and feedback into ``out``."""
+def grade_class(submissions: Path, out: Path, *, assignments: list[str] | None = None,
+                mapping: Path | None = None, settings: GradingSettings | None = None,
+                **overrides) -> list[dict]:
+    """Grade every notebook of an export; write grades.csv, problems.csv and feedback into ``out``.
+
+    ``settings`` (default :class:`GradingSettings`), with any of its fields
+    given as keywords overriding it: ``grade_class(folder, out, jobs=2, memory_mb=2500)``.
+    """
+    unknown = set(overrides) - GradingSettings.field_names()
+    if unknown:
+        raise TypeError(f"grade_class() got unexpected keyword arguments {sorted(unknown)}")
+    settings = (settings or GradingSettings()).with_(**overrides)
     root = course_root()
     assignments = assignments or [a for a in list_assignments(root) if release_notebook(root, a).is_file()]
     missing = [a for a in assignments if not release_notebook(root, a).is_file()]
@@ -182,23 +163,18 @@ def grade_class(submissions: Path, out: Path, assignments: list[str] | None = No
     if intake_dir.exists():
         shutil.rmtree(intake_dir)
     intake = collect_submissions(submissions, releases, mapping=mapping, workdir=intake_dir)
-    with open(out / "problems.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "status", "student", "assignment", "message"])
-        for record in intake.problems():
-            writer.writerow([record.relpath, record.status, record.student_id or "", record.assignment or "",
-                             record.message])
+    write_problems(intake.problems(), out / "problems.csv")
     todo = [s for s in intake.submissions if s.assignment in assignments]
     templates = prepare_templates(sorted({s.assignment for s in todo}), out)
-    data_dir = str((data_dir or Path(os.environ.get("RECSYS_COURSE_DATA") or REPO_ROOT / "data")).resolve())
-    settings = json.dumps([cell_timeout, notebook_timeout, memory_mb, show_hidden_code, data_dir])
+    data_dir = settings.resolved_data_dir()
+    fingerprint = settings.fingerprint()
     results_dir, feedback_dir = out / "results", out / "feedback"
     names = {s.student_id: s.display_name or s.student_id for s in todo}
 
     results, queue = [], []
     for record in todo:
         source = source_notebook(root, record.assignment)
-        key = file_digest(record.path, source, extra=settings)
+        key = file_digest(record.path, source, extra=fingerprint)
         cached = results_dir / record.student_id / f"{record.assignment}.json"
         if cached.is_file():
             previous = json.loads(cached.read_text())
@@ -210,17 +186,17 @@ def grade_class(submissions: Path, out: Path, assignments: list[str] | None = No
             template=str(templates[record.assignment]), release=str(releases[record.assignment]),
             source=str(source), data_dir=data_dir,
             feedback_html=str(feedback_dir / record.student_id / f"{record.assignment}.html"),
-            hide=sorted({str(root), str(REPO_ROOT), str(out)} | ({str(submissions.resolve())} if submissions.is_dir() else set())),
-            cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, memory_mb=memory_mb,
-            show_hidden_code=show_hidden_code, courses_dir=str(out / ".courses"))
+            cell_timeout=settings.cell_timeout, notebook_timeout=settings.notebook_timeout,
+            memory_mb=settings.memory_mb, show_hidden_code=settings.show_hidden_code,
+            courses_dir=str(out / ".courses"))
         queue.append((job, key))
 
     print(f"{len(todo)} notebooks from {len({s.student_id for s in todo})} students; "
           f"{len(todo) - len(queue)} unchanged since the last run, {len(queue)} to grade; "
           f"{len(intake.problems())} files not gradable (see problems.csv)", flush=True)
     progress = Progress(len(queue))
-    timeout = notebook_timeout + 300
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    timeout = settings.notebook_timeout + 300
+    with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
         futures = [pool.submit(run_job, job, key, results_dir, timeout) for job, key in queue]
         for future in as_completed(futures):
             result = future.result()
@@ -238,18 +214,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("submissions", type=Path, help="a zip or folder of submitted notebooks")
     parser.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("grading-output"), help="output folder")
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at the same time")
+    defaults = GradingSettings()
+    parser.add_argument("--jobs", type=int, default=defaults.jobs, help="notebooks graded at the same time")
     parser.add_argument("--mapping", type=Path, help="CSV with columns file,student[,assignment]")
     parser.add_argument("--data", type=Path, help="data folder for the kernels (default: the course's)")
-    parser.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell")
-    parser.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook")
-    parser.add_argument("--memory-mb", type=int, default=4096, help="memory cap per notebook")
+    parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
+    parser.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout,
+                        help="seconds per notebook")
+    parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb, help="memory cap per notebook")
     parser.add_argument("--show-hidden-code", action="store_true", help="show hidden tests' code in feedback")
     args = parser.parse_args(argv)
     if not args.submissions.exists():
         parser.error(f"{args.submissions} does not exist")
-    grade_class(args.submissions, args.out, args.assignment, args.jobs, args.mapping, args.data,
-                args.cell_timeout, args.notebook_timeout, args.memory_mb, args.show_hidden_code)
+    settings = GradingSettings(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                               memory_mb=args.memory_mb, jobs=args.jobs, data_dir=args.data,
+                               show_hidden_code=args.show_hidden_code)
+    grade_class(args.submissions, args.out, assignments=args.assignment, mapping=args.mapping, settings=settings)
     return 0
 
 

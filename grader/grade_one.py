@@ -34,20 +34,13 @@ from pathlib import Path
 
 import nbformat
 
-from .execution import INTEGRITY_ERROR
+from .cells import SOLUTION, exercise_of, graded_points, nbgrader_meta, role
 from .feedback import hide_hidden_tests
+from .library_versions import copied_from
 from .nbgrader_helpers import REPO_ROOT, NbgraderError, ThrowawayCourse, load_course_config
 from .repair import Release, repair_file
-from .sandbox_kernel import SandboxPolicy, process_tree, install_kernel_spec
-
-# Most severe first: the status a notebook gets is the first that applies.
-EXECUTION_STATUSES = (
-    ("tampering_detected", INTEGRITY_ERROR),
-    ("memory_limit", "memory limit exceeded"),
-    ("kernel_died", "DeadKernelError"),
-    ("notebook_timeout", "ran out of time"),
-    ("cell_timeout", "CellTimeoutError"),
-)
+from .sandbox_kernel import SandboxPolicy, install_kernel_spec, interpreter_paths, process_tree
+from .statuses import EXECUTION_PROBLEMS, GradeStatus, RepairStatus
 
 
 @dataclass
@@ -62,14 +55,12 @@ class GradeJob:
     source: str  # the source notebook (for hiding hidden tests in feedback)
     data_dir: str  # RECSYS_COURSE_DATA for the kernel
     feedback_html: str  # where the feedback goes
-    hide: list[str] = field(default_factory=list)  # folders the kernel must not see
     cell_timeout: int = 120
     notebook_timeout: int = 600
     memory_mb: int = 4096
     show_hidden_code: bool = False
-    # Where the private copy of the course (gradebook, sources) goes: a folder the
-    # sandbox hides, so that the kernels of notebooks graded at the same time
-    # cannot read each other's copy. Empty: the system's temp folder.
+    # Where the private copy of the course (gradebook, sources) goes; the kernel
+    # sees only its own submission folder in it. Empty: the system's temp folder.
     courses_dir: str = ""
 
 
@@ -77,7 +68,7 @@ class GradeJob:
 class GradeResult:
     student: str
     assignment: str
-    status: str
+    status: GradeStatus
     message: str = ""
     scores: dict[str, float] = field(default_factory=dict)  # grade_id -> points
     max_scores: dict[str, float] = field(default_factory=dict)
@@ -86,9 +77,13 @@ class GradeResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step (benchmarks/bench_grading.py)
     # Graded cells that are written answers, not tests: grade_id -> flagged for a human to grade.
     written_answers: dict[str, bool] = field(default_factory=dict)
+    # For the instructor to look at, not scored: answers copied from the library's source.
+    review: list[str] = field(default_factory=list)
+    # What the sandbox could not provide on this platform (grader.sandbox_kernel.MISSING).
+    isolation_missing: list[str] = field(default_factory=list)
 
 
-def execution_problems(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
+def execution_problems(notebook: nbformat.NotebookNode) -> list[tuple[GradeStatus, str]]:
     """(status, message) for each kind of trouble the executed notebook shows."""
     texts = []
     for cell in notebook.cells:
@@ -96,7 +91,7 @@ def execution_problems(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]
             if output.get("output_type") == "error":
                 texts.append(f"{output.get('ename', '')}: {output.get('evalue', '')}")
     found = []
-    for status, needle in EXECUTION_STATUSES:
+    for status, needle in EXECUTION_PROBLEMS:
         hit = next((text for text in texts if needle in text), None)
         if hit:
             message = hit.splitlines()[0][:300]
@@ -108,15 +103,21 @@ def execution_problems(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]
 
 
 def kernel_environment(job: GradeJob, work: Path, report: Path) -> dict[str, str]:
-    """Variables for nbgrader and, through it, the sandboxed kernel."""
-    home = work / "home"
-    home.mkdir(exist_ok=True)
+    """Variables for nbgrader and, through it, the sandboxed kernel.
+
+    The kernel's home, IPython and matplotlib folders, its connection file and
+    its Unix sockets are in ``work/kernel`` (:func:`kernel_folder`), the one
+    folder of ``work`` the sandbox shows it; the kernel spec, its policy and
+    the sandbox report stay in ``work``, out of its sight.
+    """
+    kernel = kernel_folder(work)
     return {
         "JUPYTER_PATH": str(work / "jupyter"),
-        "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
-        "IPYTHONDIR": str(work / "ipython"),
-        "MPLCONFIGDIR": str(work / "matplotlib"),
-        "HOME": str(home),
+        "JUPYTER_RUNTIME_DIR": str(kernel / "runtime"),
+        "RECSYS_GRADER_KERNEL_IPC_DIR": str(kernel / "runtime"),
+        "IPYTHONDIR": str(kernel / "ipython"),
+        "MPLCONFIGDIR": str(kernel / "matplotlib"),
+        "HOME": str(kernel / "home"),
         "PYTHONPATH": str(REPO_ROOT),  # nbgrader_config.py imports grader.execution
         "RECSYS_COURSE_DATA": job.data_dir,
         "RECSYS_GRADER_GUARDED": "1",
@@ -125,6 +126,45 @@ def kernel_environment(job: GradeJob, work: Path, report: Path) -> dict[str, str
         "RECSYS_GRADER_NOTEBOOK_TIMEOUT": str(job.notebook_timeout),
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
+
+
+def kernel_folder(work: Path) -> Path:
+    """The kernel's private, writable folder inside a worker's scratch folder (created)."""
+    kernel = work / "kernel"
+    for part in ("home", "runtime", "ipython", "matplotlib"):
+        (kernel / part).mkdir(parents=True, exist_ok=True)
+    return kernel
+
+
+def sandbox_policy(job: GradeJob, submission_folder: Path, work: Path, report: Path) -> SandboxPolicy:
+    """What the kernel may see: Python and its packages, the library and the data (read-only),
+    the submission's folder and its private folder (writable). Nothing else exists for it."""
+    return SandboxPolicy(
+        read_only=sorted({*interpreter_paths(), job.data_dir, *library_paths()}),
+        writable=[str(submission_folder), str(kernel_folder(work))],
+        memory_mb=job.memory_mb, report_file=str(report))
+
+
+def library_paths() -> list[str]:
+    """Folders of the course's helper library (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("recsys_course")
+    if spec is None or not spec.submodule_search_locations:
+        return [str(REPO_ROOT / "recsys_course")]
+    return [os.path.realpath(folder) for folder in spec.submodule_search_locations]
+
+
+def library_copies(notebook: nbformat.NotebookNode) -> list[str]:
+    """``copied from recsys_course.x.f (f_solution)`` for each answer cell that copies the library."""
+    found = []
+    for cell in notebook.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id", "")
+        if cell.cell_type == "code" and role(cell) == SOLUTION:
+            source = copied_from(cell.source, exercise_of(grade_id))
+            if source:
+                found.append(f"copied from {source} ({grade_id})")
+    return found
 
 
 class _Clock:
@@ -200,7 +240,7 @@ def start_watchdog(job: GradeJob, result_file: Path | None) -> threading.Timer |
     limit = job.notebook_timeout + 180
 
     def fire() -> None:
-        result = GradeResult(job.student, job.assignment, "notebook_timeout",
+        result = GradeResult(job.student, job.assignment, GradeStatus.NOTEBOOK_TIMEOUT,
                              f"grading took longer than {limit} s and was stopped")
         result_file.write_text(json.dumps(asdict(result), indent=1))
         me = os.getpid()
@@ -237,15 +277,19 @@ def grade(job: GradeJob) -> GradeResult:
 
 
 def _grade(job: GradeJob) -> GradeResult:
-    result = GradeResult(job.student, job.assignment, status="error")
+    result = GradeResult(job.student, job.assignment, status=GradeStatus.ERROR)
     clock = _Clock(result.timings)
     release = Release.load(Path(job.release))
     repaired = repair_file(Path(job.submitted), release)
     clock.lap("repair")
     result.repairs = repaired.describe()
     if not repaired.gradable:
-        result.status, result.message = repaired.status, repaired.message
+        # Nothing ran: every graded cell scores 0, out of the notebook's maximum.
+        result.status, result.message = GradeStatus(repaired.status.value), repaired.message
+        result.max_scores = graded_points(nbformat.read(job.source, as_version=4))
+        result.scores = dict.fromkeys(result.max_scores, 0.0)
         return result
+    result.review = library_copies(repaired.notebook)
 
     if job.courses_dir:
         Path(job.courses_dir).mkdir(parents=True, exist_ok=True)
@@ -257,13 +301,7 @@ def _grade(job: GradeJob) -> GradeResult:
         course.submit(job.assignment, job.student, repaired.notebook)
         autograded = course.autograded_notebook(job.assignment, job.student)
         report = work / "sandbox-report.json"
-        policy = SandboxPolicy(
-            hide=[*job.hide, str(course.root), str(Path.home())],
-            keep_read_only=sorted({sys.prefix, os.path.realpath(sys.base_prefix), job.data_dir,
-                                   str(REPO_ROOT / "recsys_course")}),
-            keep_writable=[str(autograded.parent)],
-            memory_mb=job.memory_mb, report_file=str(report))
-        install_kernel_spec(work / "jupyter", policy)
+        install_kernel_spec(work / "jupyter", sandbox_policy(job, autograded.parent, work, report))
         course.kernel_env = kernel_environment(job, work, report)
         clock.lap("prepare")
         try:
@@ -283,12 +321,13 @@ def _grade(job: GradeJob) -> GradeResult:
         problems = execution_problems(executed)
         sandbox = json.loads(report.read_text()) if report.exists() else {}
         result.isolation = sandbox.get("isolation", "")
+        result.isolation_missing = sandbox.get("missing", [])
         if problems:
             result.status = problems[0][0]
             result.message = "; ".join(message for _, message in problems)
         else:
-            result.status = "repaired" if repaired.status == "repaired" else "graded"
-            result.message = "; ".join(repaired.describe()[:5]) if repaired.status == "repaired" else ""
+            result.status = GradeStatus.REPAIRED if repaired.status == RepairStatus.REPAIRED else GradeStatus.GRADED
+            result.message = "; ".join(repaired.describe()[:5]) if repaired.status == RepairStatus.REPAIRED else ""
         write_feedback(course, job, executed, autograded)
         clock.lap("feedback")
     return result
@@ -314,7 +353,7 @@ def main(argv: list[str]) -> int:
     try:
         result = grade(job)
     except Exception as error:  # noqa: BLE001 -- one notebook's failure is its own status
-        result = GradeResult(job.student, job.assignment, "error", f"{type(error).__name__}: {error}"[:500])
+        result = GradeResult(job.student, job.assignment, GradeStatus.ERROR, f"{type(error).__name__}: {error}"[:500])
     result_file.write_text(json.dumps(asdict(result), indent=1))
     return 0
 

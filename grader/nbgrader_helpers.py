@@ -25,6 +25,8 @@ from nbformat import NotebookNode
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from .cells import nbgrader_meta
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = REPO_ROOT / "grader" / "nbgrader_config.py"
 SOURCE_DIR = "solutions"
@@ -188,11 +190,6 @@ def run_nbgrader(
 def read_notebook(path: Path) -> NotebookNode:
     """Read a notebook as nbformat 4."""
     return nbformat.read(path, as_version=4)
-
-
-def nbgrader_meta(cell: NotebookNode) -> dict:
-    """The cell's nbgrader metadata ({} for a plain cell)."""
-    return dict(cell.get("metadata", {}).get("nbgrader", {}))
 
 
 def fill_in_solutions(student: NotebookNode, source: NotebookNode) -> NotebookNode:

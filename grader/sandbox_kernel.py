@@ -1,18 +1,30 @@
-"""Start a Jupyter kernel that cannot see the course and cannot eat the machine.
+"""Start a Jupyter kernel that sees only what it needs and cannot eat the machine.
 
 Autograding runs student code. This launcher stands between jupyter_client
 and ipykernel (it is the ``argv`` of the ``recsys-sandbox`` kernel spec that
 :func:`install_kernel_spec` writes) and does two things:
 
-- **isolation** (Linux): the kernel runs in its own user and mount
-  namespaces, where the folders named by the policy's ``hide`` list (the
-  course repository with its solutions, the grading folder with the gradebook
-  and every other submission, the home folder) are empty, and only the
-  ``keep`` paths reappear: Python and its packages and the data, read-only,
-  and the submission's own working folder, writable. The kernel then drops
-  into an unprivileged user of a nested namespace, so it cannot unmount any
-  of this. Where namespaces are unavailable (macOS, Windows, locked-down
-  kernels), the kernel starts anyway and ``isolation`` in the report says so.
+- **isolation as an allow-list** (Linux): the kernel runs in new user,
+  mount, PID and network namespaces, under a new root file system holding
+  only what the policy names, at the same paths: the interpreter and its
+  packages (the venv and the base Python it links to), the course library
+  and the data, read-only; the submission's own folder and the kernel's
+  private home, writable. Besides them: ``/usr`` (and the ``/bin``, ``/lib``
+  links of a merged-/usr system), read-only, for the shared libraries; a
+  private empty ``/tmp`` and ``/dev/shm``; ``/dev`` with only ``null``,
+  ``zero``, ``full``, ``random``, ``urandom`` and the ``fd`` links; a
+  ``/proc`` of its own PID namespace (it sees its own processes only); an
+  ``/etc`` made for it (``passwd``, ``group``, ``hosts``, and the host's
+  ``ld.so.cache`` for the dynamic linker). Nothing else exists: not the
+  course repository, not other submissions or output folders, not the
+  gradebooks or templates, not the home folder, not the host's ``/tmp``. The
+  network namespace has only a loopback interface: no connection leaves it
+  (the kernel talks to the grader over Unix sockets in its own folder). The
+  kernel then drops into an unprivileged user of a nested user namespace,
+  so it cannot unmount any of this. Where the platform lacks a piece, the
+  kernel starts with what there is and the report's ``missing`` says what
+  (``isolation: none`` and everything missing without user namespaces:
+  macOS, Windows, locked-down kernels).
 - **a memory cap**: the launcher stays as a small parent process that sums
   the resident memory of the kernel's process tree every 0.2 s and kills the
   tree when it passes the cap, leaving a note that says why.
@@ -23,6 +35,7 @@ Run by jupyter_client as
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -45,14 +58,29 @@ POLL_SECONDS = 0.2
 KERNEL_BOOT = ("import sys; sys.modules.setdefault('rfc3987_syntax', None); "
                "import runpy; runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)")
 
+# Top-level system folders the kernel's programs need (shared libraries, the
+# `unshare` that drops privileges): bound read-only, or re-created as the
+# symbolic links a merged-/usr system has.
+SYSTEM_FOLDERS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+# What each missing piece of the platform means, for the report.
+MISSING = {
+    "namespaces": "user and mount namespaces: the kernel can read every file the grader's user can",
+    "pid": "a PID namespace: no /proc inside the sandbox",
+    "network": "a network namespace: the kernel can open network connections",
+}
+
 
 @dataclass
 class SandboxPolicy:
-    """What the kernel may see and use; written as JSON next to the kernel spec."""
+    """What the kernel may see and use; written as JSON next to the kernel spec.
 
-    hide: list[str] = field(default_factory=list)
-    keep_read_only: list[str] = field(default_factory=list)
-    keep_writable: list[str] = field(default_factory=list)
+    Only ``read_only`` and ``writable`` paths (and the system skeleton the
+    module doc lists) exist for the kernel; a missing path is skipped.
+    """
+
+    read_only: list[str] = field(default_factory=list)
+    writable: list[str] = field(default_factory=list)
     memory_mb: int = 4096
     report_file: str = ""  # where the launcher notes the isolation used and any kill
 
@@ -68,7 +96,8 @@ def install_kernel_spec(jupyter_dir: Path, policy: SandboxPolicy) -> Path:
     """Write the ``recsys-sandbox`` kernel spec (and its policy) under ``jupyter_dir``.
 
     Put ``jupyter_dir`` on ``JUPYTER_PATH`` and name the kernel
-    ``recsys-sandbox`` to use it.
+    ``recsys-sandbox`` to use it. ``jupyter_dir`` must not be one of the
+    policy's paths (the kernel would see its own policy and report).
     """
     spec_dir = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +108,7 @@ def install_kernel_spec(jupyter_dir: Path, policy: SandboxPolicy) -> Path:
                  "-f", "{connection_file}"],
         "display_name": "Python 3 (grading sandbox)",
         "language": "python",
-        # The launcher is imported from the course folder before that folder is hidden.
+        # The launcher is imported from the course folder, which the kernel never sees.
         "env": {"PYTHONPATH": grader_parent},
         "interrupt_mode": "signal",
     }
@@ -87,53 +116,125 @@ def install_kernel_spec(jupyter_dir: Path, policy: SandboxPolicy) -> Path:
     return spec_dir
 
 
+def interpreter_paths() -> list[str]:
+    """What this Python needs to run: the venv (``sys.prefix``) and the base Python it links to."""
+    return sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
+                   os.path.dirname(os.path.realpath(sys.executable))})
+
+
 # --- isolation ----------------------------------------------------------------------
+
+def _probe(*flags: str, script: str = "true") -> bool:
+    try:
+        return subprocess.run(["unshare", "--user", "--map-root-user", *flags, "--", "sh", "-c", script],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
 
 def namespaces_available() -> bool:
     """True when this machine lets an ordinary user create user and mount namespaces."""
     if not sys.platform.startswith("linux") or not shutil.which("unshare") or not shutil.which("mount"):
         return False
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"],
-                           capture_output=True)
-    return probe.returncode == 0
+    return _probe("--mount")
 
 
-def _mount_script(policy: SandboxPolicy, stage: Path) -> str:
-    """Shell commands, run as root of a fresh user namespace, that hide and re-expose paths.
+@functools.lru_cache(maxsize=1)
+def platform_features() -> frozenset[str]:
+    """Which of ``namespaces``, ``pid`` (a PID namespace with its own /proc), ``network`` work here."""
+    if not namespaces_available():
+        return frozenset()
+    features = {"namespaces"}
+    if _probe("--mount", "--pid", "--fork", script="mount -t proc proc /proc"):
+        features.add("pid")
+    if _probe("--net"):
+        features.add("network")
+    return frozenset(features)
 
-    Kept paths are bind-mounted to ``stage`` first, because hiding a parent
-    folder would hide them too; then every hidden folder gets an empty tmpfs;
-    then the kept paths are bound back in place (read-only where asked).
+
+def missing_features(features: frozenset[str]) -> list[str]:
+    """The report's ``missing``: what the sandbox could not have on this platform."""
+    return [MISSING[name] for name in MISSING if name not in features]
+
+
+_LOOPBACK_UP = ("import fcntl, socket, struct; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                "f = struct.unpack('16sh', fcntl.ioctl(s, 0x8913, struct.pack('16sh', b'lo', 0)))[1]; "
+                "fcntl.ioctl(s, 0x8914, struct.pack('16sh', b'lo', f | 1))")
+
+
+def _mount_script(policy: SandboxPolicy, root: Path, features: frozenset[str], memory_mb: int) -> str:
+    """Shell commands, run as root of the fresh namespaces, that build the kernel's root and enter it.
+
+    A tmpfs becomes the new root; the system skeleton and the policy's paths
+    are bound into it at their own paths (parents first, so a path inside
+    another is bound over it), then ``pivot_root`` makes it ``/`` and the old
+    root is detached: nothing of it stays reachable.
     """
-    keep = [(path, True) for path in policy.keep_read_only] + [(path, False) for path in policy.keep_writable]
-    keep = [(path, read_only) for path, read_only in keep if os.path.exists(path)]
-    lines = ["set -e"]
-    for index, (path, _) in enumerate(keep):
-        lines.append(f"mkdir -p {stage}/{index} && mount --bind {shlex.quote(path)} {stage}/{index}")
-    hidden = sorted({os.path.normpath(path) for path in policy.hide if os.path.isdir(path)})
-    for path in hidden:
-        # A folder inside one hidden already is gone from view (and mounting on it would fail).
-        if not any(path.startswith(other.rstrip("/") + "/") for other in hidden if other != path):
-            lines.append(f"mount -t tmpfs -o size=1m,mode=755 recsys-hidden {shlex.quote(path)}")
-    for index, (path, read_only) in enumerate(keep):
-        quoted = shlex.quote(path)
-        lines.append(f"mkdir -p {quoted} && mount --bind {stage}/{index} {quoted}")
+    q = shlex.quote
+    r = q(str(root))
+    lines = ["set -e", f"mount -t tmpfs -o size=16m,mode=755 recsys-sandbox {r}"]
+    for name in SYSTEM_FOLDERS:
+        host = Path("/") / name
+        if host.is_symlink():
+            lines.append(f"ln -s {q(os.readlink(host))} {r}/{name}")
+        elif host.is_dir():
+            lines.append(f"mkdir -p {r}/{name} && mount --rbind /{name} {r}/{name} "
+                         f"&& mount -o remount,bind,ro {r}/{name}")
+    tmp_mb = max(64, memory_mb // 4)  # tmpfs is memory the cap does not count: keep it small
+    lines += [f"mkdir -p {r}/tmp {r}/dev/shm {r}/proc {r}/etc {r}/.old-root",
+              f"mount -t tmpfs -o size={tmp_mb}m,mode=1777 recsys-tmp {r}/tmp",
+              f"mount -t tmpfs -o size=16m,mode=755 recsys-dev {r}/dev",
+              f"mkdir -p {r}/dev/shm && mount -t tmpfs -o size=64m,mode=1777 recsys-shm {r}/dev/shm"]
+    for device in DEVICES:
+        lines.append(f"touch {r}/dev/{device} && mount --bind /dev/{device} {r}/dev/{device}")
+    lines += [f"ln -s /proc/self/fd {r}/dev/fd", f"ln -s /proc/self/fd/0 {r}/dev/stdin",
+              f"ln -s /proc/self/fd/1 {r}/dev/stdout", f"ln -s /proc/self/fd/2 {r}/dev/stderr"]
+    if "pid" in features:
+        lines.append(f"mount -t proc -o nosuid,nodev,noexec proc {r}/proc")
+    inner_uid = 1000 if os.getuid() == 0 else os.getuid()
+    inner_gid = 1000 if os.getgid() == 0 else os.getgid()
+    etc = {"passwd": f"root:x:0:0:root:/root:/bin/sh\nsandbox:x:{inner_uid}:{inner_gid}:grading kernel:/tmp:/bin/sh\n",
+           "group": f"root:x:0:\nsandbox:x:{inner_gid}:\n",
+           "hosts": "127.0.0.1 localhost\n::1 localhost\n"}
+    for name, text in etc.items():
+        lines.append(f"printf {q(text)} > {r}/etc/{name}")
+    if os.path.isfile("/etc/ld.so.cache"):
+        lines.append(f"touch {r}/etc/ld.so.cache && mount --bind -o ro /etc/ld.so.cache {r}/etc/ld.so.cache")
+    keep = [(os.path.realpath(p), True) for p in policy.read_only] + [(os.path.realpath(p), False) for p in policy.writable]
+    keep = sorted({(p, ro) for p, ro in keep if os.path.exists(p)}, key=lambda item: (item[0].count("/"), item[0]))
+    for path, read_only in keep:
+        target = q(str(root) + path)
+        make = f"mkdir -p {target}" if os.path.isdir(path) else f"mkdir -p {q(str(root) + os.path.dirname(path))} && touch {target}"
+        lines.append(f"{make} && mount --rbind {q(path)} {target}")
         if read_only:
-            lines.append(f"mount -o remount,bind,ro {quoted}")
+            lines.append(f"mount -o remount,bind,ro {target}")
+    if "network" in features:
+        lines.append(f"{q(sys.executable)} -I -S -c {q(_LOOPBACK_UP)}")
+    lines += [f"cd {r}", "pivot_root . .old-root", "umount -l /.old-root", "rmdir /.old-root",
+              "mount -o remount,ro / 2>/dev/null || true", "cd /"]
     return "\n".join(lines)
 
 
-def sandboxed_command(policy: SandboxPolicy, kernel_argv: list[str], stage: Path) -> list[str]:
-    """Wrap the kernel's command line so that it starts inside the namespaces."""
+def sandboxed_command(policy: SandboxPolicy, kernel_argv: list[str], root: Path,
+                      features: frozenset[str] | None = None) -> list[str]:
+    """Wrap the kernel's command line so that it starts inside the namespaces, under its own root."""
+    features = platform_features() if features is None else features
     uid, gid = os.getuid(), os.getgid()
     # Inside, the kernel is an ordinary user (uid 1000 when we are root): it
     # has no capability left, so it cannot undo the mounts.
     inner_uid = 1000 if uid == 0 else uid
     inner_gid = 1000 if gid == 0 else gid
     inner = ["unshare", "--user", f"--map-user={inner_uid}", f"--map-group={inner_gid}", "--", *kernel_argv]
-    script = _mount_script(policy, stage) + "\nexec " + shlex.join(inner)
-    return ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private",
-            "--", "sh", "-c", script]
+    cwd = os.getcwd()
+    script = (_mount_script(policy, root, features, policy.memory_mb)
+              + f"\ncd {shlex.quote(cwd)} 2>/dev/null || cd /tmp\nexec " + shlex.join(inner))
+    flags = ["--mount", "--propagation", "private"]
+    if "pid" in features:
+        # The kernel is the first process of its PID namespace: when it ends, all it started ends.
+        flags += ["--pid", "--fork", "--kill-child"]
+    if "network" in features:
+        flags.append("--net")
+    return ["unshare", "--user", "--map-root-user", *flags, "--", "sh", "-c", script]
 
 
 # --- memory -----------------------------------------------------------------------
@@ -174,22 +275,28 @@ def main(argv: list[str]) -> int:
     policy_file, kernel_args = argv[0], argv[1:]
     policy = SandboxPolicy.load(Path(policy_file))
     kernel_argv = [sys.executable, "-c", KERNEL_BOOT, *kernel_args]
-    stage = Path(policy_file).parent / "stage"
-    if namespaces_available():
-        stage.mkdir(exist_ok=True)
-        command, isolation = sandboxed_command(policy, kernel_argv, stage), "namespaces"
+    root = Path(policy_file).parent / "root"
+    features = platform_features()
+    if "namespaces" in features:
+        root.mkdir(exist_ok=True)
+        command, isolation = sandboxed_command(policy, kernel_argv, root, features), "namespaces"
     else:
         command, isolation = kernel_argv, "none"
-    _report(policy, isolation=isolation)
+    _report(policy, isolation=isolation, missing=missing_features(features))
 
     # Interrupts are for the kernel (jupyter_client signals the whole group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     kernel = subprocess.Popen(command)
 
-    def forward(signum, _frame):
-        kernel.send_signal(signum)
+    def stop(signum, _frame):
+        if isolation == "none":
+            kernel.send_signal(signum)
+            return
+        # The first process of a PID namespace ignores signals it has no handler for:
+        # stopping means killing its tree.
+        _kill_tree(kernel.pid)
 
-    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGTERM, stop)
     cap = policy.memory_mb * 1024 * 1024
     measure = sys.platform.startswith("linux")
     while kernel.poll() is None:
@@ -197,13 +304,17 @@ def main(argv: list[str]) -> int:
         tree = process_tree(kernel.pid) if measure else {}
         if sum(tree.values()) > cap:
             _report(policy, killed=f"memory limit exceeded ({policy.memory_mb} MB)")
-            for pid in tree:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            _kill_tree(kernel.pid, tree)
             break
     return kernel.wait()
+
+
+def _kill_tree(pid: int, tree: dict[int, int] | None = None) -> None:
+    for member in tree if tree is not None else process_tree(pid):
+        try:
+            os.kill(member, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

@@ -72,29 +72,32 @@ from __future__ import annotations
 
 import csv
 import os
-import re
-import stat
 import tempfile
-import unicodedata
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.repair import Release, content_match_scores
+from .lms_names import (  # noqa: F401 -- re-exported: the intake's name decoding
+    AssignmentNames,
+    LmsName,
+    is_notebook_name,
+    name_key,
+    normalise_student_id,
+    notebook_stem,
+    parse_lms_name,
+    strip_copy_marks,
+)
+from .matching import Release, content_match_scores
+from .safe_zip import IGNORED_PARTS, ExtractLimits, extract_zip, ignored_reason
+from .statuses import IntakeStatus
 
 # Statuses of a record; only "ok" records are graded.
-OK = "ok"
-UNMATCHED = "unmatched"  # a notebook, but for which assignment is unclear
-UNKNOWN_STUDENT = "unknown_student"  # a notebook, but whose is unclear
-DUPLICATE = "duplicate_submission"  # another notebook of the same student and assignment is graded
-SUPERSEDED = "superseded_attempt"  # an older Blackboard attempt
-NOT_A_NOTEBOOK = "not_a_notebook"
-IGNORED = "ignored"  # LMS receipts, __MACOSX, checkpoints, OS debris
-UNSAFE_PATH = "unsafe_path"  # zip slip, absolute path, symlink
-TOO_LARGE = "too_large"
-UNREADABLE = "unreadable"  # an encrypted or corrupt zip entry
-MAPPING_UNUSED = "mapping_unused"  # a mapping row that names no file of the export
+OK, UNMATCHED, UNKNOWN_STUDENT, DUPLICATE, SUPERSEDED, NOT_A_NOTEBOOK = (
+    IntakeStatus.OK, IntakeStatus.UNMATCHED, IntakeStatus.UNKNOWN_STUDENT, IntakeStatus.DUPLICATE,
+    IntakeStatus.SUPERSEDED, IntakeStatus.NOT_A_NOTEBOOK)
+IGNORED, UNSAFE_PATH, TOO_LARGE, MAPPING_UNUSED = (
+    IntakeStatus.IGNORED, IntakeStatus.UNSAFE_PATH, IntakeStatus.TOO_LARGE, IntakeStatus.MAPPING_UNUSED)
 
 # Content matching: the best assignment must reach this fraction and beat the next by the margin.
 CONTENT_MIN_SCORE = 0.4
@@ -103,21 +106,12 @@ CONTENT_MARGIN = 0.15
 NAME_CONTRADICTED_BELOW = 0.2
 
 
-@dataclass(frozen=True)
-class ExtractLimits:
-    """Caps against zip bombs: bytes actually written, not the sizes the archive claims."""
-
-    max_file_bytes: int = 256 * 1024**2
-    max_total_bytes: int = 4 * 1024**3
-    max_entries: int = 100_000
-
-
 @dataclass
 class Submission:
     """One file of the export and what the intake decided about it."""
 
     relpath: str  # inside the export, with "/" separators
-    status: str
+    status: IntakeStatus
     path: Path | None = None  # the file on disk (extracted when the export is a zip)
     student_id: str | None = None
     display_name: str | None = None
@@ -155,235 +149,6 @@ class Intake:
     def problems(self) -> list[Submission]:
         """Records an instructor should look at (everything but ok and ignored)."""
         return [r for r in self.records if r.status not in (OK, IGNORED)]
-
-
-# --- Names --------------------------------------------------------------------------
-
-
-def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-
-
-def normalise_student_id(text: str) -> str:
-    """A student id nbgrader accepts: ``Jane Smith`` -> ``jane_smith``, ``O'Brien-Ng`` -> ``obrien-ng``."""
-    text = _ascii(text).lower().replace("'", "")
-    text = re.sub(r"[^a-z0-9_-]+", "_", text).strip("_-")
-    return re.sub(r"_+", "_", text)
-
-
-def _name_key(text: str) -> str:
-    """Comparable form of a name: ``03 Measuring-Error`` -> ``3_measuring_error``."""
-    tokens = re.split(r"[^a-z0-9]+", _ascii(text).lower())
-    return "_".join(t.lstrip("0") or "0" if t.isdigit() else t for t in tokens if t)
-
-
-_NOTEBOOK_SUFFIXES = (".ipynb.json", ".ipynb.txt", ".ipynb")  # browsers sometimes append .json/.txt
-# Colab's "Save a copy in Drive" in several interface languages.
-_COPY_PREFIX = re.compile(
-    r"^(?:(?:copy of|copia de|copie de|kopie von|c[óo]pia de|copia di|kopia)\s+)+", re.I
-)
-# Browser " (1)", Canvas "-1", "_2", macOS Finder " copy" and " 2".
-_COPY_SUFFIX = re.compile(r"(?:\s*\(\d+\)|[-_ ]\d{1,2}|[\s_-]copy)$", re.I)
-
-
-def is_notebook_name(name: str) -> bool:
-    return name.lower().endswith(_NOTEBOOK_SUFFIXES)
-
-
-def notebook_stem(name: str) -> str:
-    """The file name without ``.ipynb`` (or ``.ipynb.json`` / ``.ipynb.txt``)."""
-    for suffix in _NOTEBOOK_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
-
-
-def strip_copy_marks(stem: str) -> str:
-    """``Copy of 03_measuring_error (1)`` -> ``03_measuring_error``."""
-    previous = None
-    while previous != stem:
-        previous = stem
-        stem = _COPY_PREFIX.sub("", stem.strip())
-        stem = _COPY_SUFFIX.sub("", stem)
-    return stem
-
-
-@dataclass(frozen=True)
-class LmsName:
-    """What an LMS says in a file (or Moodle folder) name."""
-
-    scheme: str
-    student: str  # as the LMS wrote it
-    original_name: str | None  # the student's own file name
-    lms_id: str | None = None
-    late: bool = False
-    attempt: str | None = None
-    assignment_name: str | None = None
-    number: int | None = None  # Canvas submission/attachment id
-    receipt: bool = False  # Blackboard's attempt .txt
-
-
-_BLACKBOARD = re.compile(
-    r"^(?P<assignment>.+)_(?P<user>[^_]+)_attempt_(?P<ts>\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d)"
-    r"(?:_(?P<orig>.+)|(?P<receipt>\.txt))?$"
-)
-_MOODLE = re.compile(r"^(?P<name>[^_]+)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)(?:_(?P<orig>.+))?$")
-# Canvas ids are database ids: several digits, which keeps names like hw_1_2_x.ipynb out.
-_CANVAS = re.compile(
-    r"^(?P<name>[^\W_](?:[^\W_]|-)*?)(?P<late>_late)?_(?P<uid>\d{3,})_(?P<sid>\d{3,})_(?P<orig>.+)$", re.I
-)
-
-
-def parse_lms_name(name: str) -> LmsName | None:
-    """Decode a Canvas, Moodle or Blackboard file name; None for any other name.
-
-    >>> parse_lms_name("smithjane_LATE_48213_1739202_03_measuring_error-1.ipynb").original_name
-    '03_measuring_error-1.ipynb'
-    """
-    if match := _BLACKBOARD.match(name):
-        return LmsName(
-            "blackboard",
-            match["user"],
-            match["orig"],
-            attempt=match["ts"],
-            assignment_name=match["assignment"],
-            receipt=bool(match["receipt"]),
-        )
-    if match := _MOODLE.match(name):
-        return LmsName("moodle", match["name"].strip(), match["orig"], lms_id=match["id"])
-    if match := _CANVAS.match(name):
-        return LmsName(
-            "canvas",
-            match["name"],
-            match["orig"],
-            lms_id=match["uid"],
-            late=bool(match["late"]),
-            number=int(match["sid"]),
-        )
-    return None
-
-
-class AssignmentNames:
-    """Recognises an assignment from a file or folder name."""
-
-    def __init__(self, releases: Mapping[str, Path]):
-        self.keys: dict[str, str] = {}
-        for assignment, path in releases.items():
-            for text in (assignment, notebook_stem(Path(path).name)):
-                self.keys.setdefault(_name_key(text), assignment)
-        # Without the leading number ("measuring_error"), when that is still unique.
-        short: dict[str, set[str]] = {}
-        for key, assignment in self.keys.items():
-            short.setdefault(re.sub(r"^\d+_", "", key), set()).add(assignment)
-        self.short = {k: next(iter(v)) for k, v in short.items() if len(v) == 1 and k}
-
-    def exact(self, name: str) -> str | None:
-        return self.keys.get(_name_key(name))
-
-    def match(self, name: str, is_file: bool = True) -> tuple[str, str] | None:
-        """(assignment, how) from a notebook's file name (or a title such as Blackboard's), or None."""
-        stem = notebook_stem(name) if is_file else name
-        if found := self.exact(stem):
-            return found, "name"
-        stripped = _name_key(strip_copy_marks(stem))
-        if found := self.keys.get(stripped):
-            return found, "name (copy marks removed)"
-        for table, how in ((self.keys, "name (contains)"), (self.short, "name (partial)")):
-            hits = {a for key, a in table.items() if f"_{key}_" in f"_{stripped}_"}
-            if len(hits) == 1:
-                return hits.pop(), how
-        return None
-
-
-# --- Zip extraction --------------------------------------------------------------------
-
-_IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
-_IGNORED_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
-
-
-def _ignored_reason(parts: tuple[str, ...]) -> str | None:
-    if any(part in _IGNORED_PARTS for part in parts[:-1]):
-        return "editor, OS or archiver debris folder"
-    if parts[-1] in _IGNORED_FILES or parts[-1].startswith("._"):
-        return "OS metadata file"
-    return None
-
-
-def _safe_parts(name: str) -> tuple[str, ...] | str:
-    """The path parts of a zip entry, or why it may not be extracted."""
-    name = name.replace("\\", "/")  # archives made on Windows
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "absolute path in the archive"
-    parts = tuple(p for p in name.split("/") if p not in ("", "."))
-    if ".." in parts:
-        return "'..' in the path: it would be written outside the extraction folder (zip slip)"
-    if not parts or any("\x00" in p or len(p.encode()) > 255 for p in parts):
-        return "unusable file name"
-    return parts
-
-
-def extract_zip(archive: Path, dest: Path, limits: ExtractLimits = ExtractLimits()) -> list[Submission]:
-    """Extract ``archive`` into ``dest`` safely; return records of the entries not extracted."""
-    records: list[Submission] = []
-    total = 0
-    dest = dest.resolve()
-    with zipfile.ZipFile(archive) as zf:
-        entries = [i for i in zf.infolist() if not i.is_dir()]
-        for number, info in enumerate(entries):
-            relpath = info.filename.replace("\\", "/")
-
-            def skip(status: str, message: str) -> None:
-                records.append(Submission(relpath, status, message=message))
-
-            parts = _safe_parts(info.filename)
-            if number >= limits.max_entries:
-                skip(TOO_LARGE, f"more than {limits.max_entries} entries in the archive")
-                continue
-            if isinstance(parts, str):
-                skip(UNSAFE_PATH, parts)
-                continue
-            relpath = "/".join(parts)
-            target = dest.joinpath(*parts)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                skip(UNSAFE_PATH, "symbolic link in the archive")
-            elif reason := _ignored_reason(parts):
-                skip(IGNORED, reason)
-            elif info.flag_bits & 0x1:
-                skip(UNREADABLE, "encrypted entry (password-protected zip)")
-            elif not target.resolve().is_relative_to(dest):  # belt and braces: parts are clean already
-                skip(UNSAFE_PATH, "resolves outside the extraction folder")
-            elif target.exists():
-                skip(IGNORED, "a second entry with the same name")
-            else:
-                budget = min(limits.max_file_bytes, limits.max_total_bytes - total)
-                try:
-                    written = _copy_capped(zf, info, target, budget)
-                except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as error:
-                    target.unlink(missing_ok=True)
-                    skip(UNREADABLE, f"cannot extract: {error}")
-                    continue
-                if written is None:
-                    cap = "the per-file cap" if budget == limits.max_file_bytes else "the total size cap"
-                    skip(TOO_LARGE, f"larger than {cap} ({budget} bytes)")
-                else:
-                    total += written
-    return records
-
-
-def _copy_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int | None:
-    """Copy one entry, counting real bytes; None (and nothing left behind) past the budget."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    with zf.open(info) as source, open(target, "wb") as sink:
-        while chunk := source.read(1024 * 1024):
-            written += len(chunk)
-            if written > budget:
-                break
-            sink.write(chunk)
-    if written > budget:
-        target.unlink()
-        return None
-    return written
 
 
 # --- The CSV mapping ----------------------------------------------------------------------------
@@ -433,11 +198,11 @@ def _walk(root: Path) -> tuple[list[str], list[Submission]]:
             relpath = path.relative_to(root).as_posix()
             if path.is_symlink():
                 records.append(Submission(relpath, UNSAFE_PATH, message="symbolic link: not followed"))
-            elif reason := _ignored_reason(tuple(relpath.split("/"))):
+            elif reason := ignored_reason(tuple(relpath.split("/"))):
                 records.append(Submission(relpath, IGNORED, message=reason))
             else:
                 files.append(relpath)
-        dirs[:] = [d for d in dirs if d not in _IGNORED_PARTS and not (Path(folder) / d).is_symlink()]
+        dirs[:] = [d for d in dirs if d not in IGNORED_PARTS and not (Path(folder) / d).is_symlink()]
     return files, records
 
 
@@ -457,8 +222,8 @@ def _student_depth(dir_paths: list[tuple[str, ...]], names: AssignmentNames, arc
             break
         (only,) = level
         children = {p[depth + 1] for p in dir_paths if len(p) > depth + 1}
-        key = _name_key(only)
-        wrapper = bool(set(key.split("_")) & _WRAPPER_WORDS) or key == _name_key(archive_stem)
+        key = name_key(only)
+        wrapper = bool(set(key.split("_")) & _WRAPPER_WORDS) or key == name_key(archive_stem)
         students_below = len(children) > 1 and not all(names.exact(c) for c in children)
         if not (names.exact(only) or students_below or wrapper and children):
             break
@@ -702,7 +467,7 @@ def collect_submissions(
         root.mkdir(parents=True, exist_ok=True)
         if any(root.iterdir()):
             raise ValueError(f"{root} is not empty: extract each export into a folder of its own")
-        records += extract_zip(source, root, limits)
+        records += [Submission(e.relpath, e.status, message=e.message) for e in extract_zip(source, root, limits)]
     elif source.is_dir():
         root = source
     else:

@@ -1,0 +1,44 @@
+"""The grader's settings, in one object with the defaults written once.
+
+``grade`` (the command) builds a :class:`GradingSettings` from its options,
+:func:`grader.grade.grade_class` takes one, and every notebook's worker gets
+the values it needs through its :class:`grader.grade_one.GradeJob`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .nbgrader_helpers import REPO_ROOT
+
+
+@dataclass(frozen=True)
+class GradingSettings:
+    """How a class is graded. Changing one of the values in :meth:`fingerprint` grades everything again."""
+
+    cell_timeout: int = 120  # seconds a cell may run
+    notebook_timeout: int = 600  # seconds the whole notebook may run
+    memory_mb: int = 4096  # memory cap of a notebook's kernel (its process tree)
+    jobs: int = 1  # notebooks graded at the same time
+    data_dir: Path | None = None  # the kernels' RECSYS_COURSE_DATA (default: the course's data/)
+    show_hidden_code: bool = False  # feedback shows hidden tests' code (default: verdicts only)
+
+    def with_(self, **changes) -> GradingSettings:
+        """A copy with some values changed (None values are ignored: "not given")."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    def resolved_data_dir(self) -> str:
+        """The data folder the kernels read: this setting, else $RECSYS_COURSE_DATA, else data/."""
+        return str(Path(self.data_dir or os.environ.get("RECSYS_COURSE_DATA") or REPO_ROOT / "data").resolve())
+
+    def fingerprint(self) -> str:
+        """The settings a grade depends on (part of each result's cache key); ``jobs`` is not one."""
+        return json.dumps([self.cell_timeout, self.notebook_timeout, self.memory_mb, self.show_hidden_code,
+                           self.resolved_data_dir()])
