@@ -152,11 +152,19 @@ def reference_diversity(recommended, embeddings):
 # --- Random cases ------------------------------------------------------------------------
 
 
-def ranking_case(seed, num_users, num_movies, seen_fraction=0.3, decimals=1):
-    """Scores rounded to ``decimals`` (so that ties happen) and a dense bool ``seen``."""
+def ranking_case(seed, num_users, num_movies, seen_fraction=0.3, decimals=1, min_unseen=0):
+    """Scores rounded to ``decimals`` (so that ties happen) and a dense bool ``seen``.
+
+    Every user keeps at least ``min_unseen`` unseen movies (so that no row needs padding
+    when ``min_unseen`` is k: padding is tested on its own).
+    """
     rng = np.random.default_rng(seed)
     scores = np.round(rng.normal(size=(num_users, num_movies)), decimals)
     seen = rng.random((num_users, num_movies)) < seen_fraction
+    for user in range(num_users):
+        missing = min_unseen - int((~seen[user]).sum())
+        if missing > 0:
+            seen[user, rng.choice(np.flatnonzero(seen[user]), size=missing, replace=False)] = False
     return scores, seen
 
 
