@@ -35,6 +35,7 @@ import secrets
 import time
 from pathlib import Path
 
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
@@ -189,7 +190,8 @@ class GuardedExecute(Execute):
     def _interrupt_quietly(self) -> None:
         try:
             if self.km is not None:
-                self.km.interrupt_kernel()
+                # nbgrader's kernel manager is asynchronous: its interrupt is a coroutine to run.
+                run_sync(ensure_async)(self.km.interrupt_kernel())
         except Exception:  # noqa: BLE001 -- the kernel may be gone already
             pass
 

@@ -40,7 +40,10 @@ from .library_versions import copied_from
 from .nbgrader_helpers import REPO_ROOT, NbgraderError, ThrowawayCourse, load_course_config
 from .repair import Release, repair_file
 from .sandbox_kernel import SandboxPolicy, install_kernel_spec, interpreter_paths, process_tree
+from .settings import GradingSettings
 from .statuses import EXECUTION_PROBLEMS, GradeStatus, RepairStatus
+
+_DEFAULTS = GradingSettings()
 
 
 @dataclass
@@ -55,10 +58,10 @@ class GradeJob:
     source: str  # the source notebook (for hiding hidden tests in feedback)
     data_dir: str  # RECSYS_COURSE_DATA for the kernel
     feedback_html: str  # where the feedback goes
-    cell_timeout: int = 120
-    notebook_timeout: int = 600
-    memory_mb: int = 4096
-    show_hidden_code: bool = False
+    cell_timeout: int = _DEFAULTS.cell_timeout
+    notebook_timeout: int = _DEFAULTS.notebook_timeout
+    memory_mb: int = _DEFAULTS.memory_mb
+    show_hidden_code: bool = _DEFAULTS.show_hidden_code
     # Where the private copy of the course (gradebook, sources) goes; the kernel
     # sees only its own submission folder in it. Empty: the system's temp folder.
     courses_dir: str = ""

@@ -216,8 +216,12 @@ def _mount_script(policy: SandboxPolicy, root: Path, features: frozenset[str], m
 
 
 def sandboxed_command(policy: SandboxPolicy, kernel_argv: list[str], root: Path,
-                      features: frozenset[str] | None = None) -> list[str]:
-    """Wrap the kernel's command line so that it starts inside the namespaces, under its own root."""
+                      features: frozenset[str] | None = None, cwd: str | None = None) -> list[str]:
+    """Wrap the kernel's command line so that it starts inside the namespaces, under its own root.
+
+    ``root``: an empty folder to build the root in (outside every policy path);
+    ``cwd``: where the kernel starts (default: the current folder), if it can see it.
+    """
     features = platform_features() if features is None else features
     uid, gid = os.getuid(), os.getgid()
     # Inside, the kernel is an ordinary user (uid 1000 when we are root): it
@@ -225,7 +229,7 @@ def sandboxed_command(policy: SandboxPolicy, kernel_argv: list[str], root: Path,
     inner_uid = 1000 if uid == 0 else uid
     inner_gid = 1000 if gid == 0 else gid
     inner = ["unshare", "--user", f"--map-user={inner_uid}", f"--map-group={inner_gid}", "--", *kernel_argv]
-    cwd = os.getcwd()
+    cwd = cwd or os.getcwd()
     script = (_mount_script(policy, root, features, policy.memory_mb)
               + f"\ncd {shlex.quote(cwd)} 2>/dev/null || cd /tmp\nexec " + shlex.join(inner))
     flags = ["--mount", "--propagation", "private"]
