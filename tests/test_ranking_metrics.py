@@ -149,3 +149,35 @@ def test_label_metrics_are_what_softmax_exports():
     assert softmax.top_k_hits is rm.label_hits_at_k
     logits = tf.constant([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]])
     assert rm.label_hits_at_k(logits, tf.constant([2, 2]), k=2).numpy().tolist() == [1.0, 0.0]
+
+
+# --- The hidden tests' references agree with the library --------------------------------
+
+def test_hidden_test_references_agree_with_the_library():
+    from grader.hidden_tests import evaluation as hidden
+
+    for seed in range(5):
+        scores, seen = hidden.ranking_case(seed, 9, 13, seen_fraction=0.5)
+        for k in (1, 4, 15):
+            np.testing.assert_array_equal(hidden.reference_top_k_unseen(scores, seen, k),
+                                          rm.top_k_unseen(scores, seen, k))
+        as_tensor, as_scipy = hidden.sparse_forms_of(seen, seed)
+        np.testing.assert_array_equal(rm.seen_mask(as_tensor, seen.shape), seen)
+        np.testing.assert_array_equal(rm.seen_mask(as_scipy, seen.shape), seen)
+        recommended, relevant = hidden.ranked_list_case(seed)
+        for k in (1, 5, 12):
+            for ours, theirs in ((rm.precision_at_k, hidden.reference_precision_at_k),
+                                 (rm.recall_at_k, hidden.reference_recall_at_k),
+                                 (rm.ndcg_at_k, hidden.reference_ndcg_at_k)):
+                assert ours(recommended, relevant, k) == pytest.approx(theirs(recommended, relevant, k))
+        frame = hidden.ratings_case(seed, 6, 10, 30)
+        np.testing.assert_array_equal(rm.popularity_scores(frame, 10), hidden.reference_popularity(frame, 10))
+        rng = np.random.default_rng(seed)
+        top = rm.top_k_unseen(rng.normal(size=(7, 12)), rng.random((7, 12)) < 0.7, 5)
+        counts = rng.integers(0, 8, size=12).astype(float)
+        assert rm.novelty(top, counts, 7) == pytest.approx(hidden.reference_novelty(top, counts, 7))
+        embeddings = rng.normal(size=(12, 3))
+        assert rm.intra_list_diversity(top, embeddings) == pytest.approx(
+            hidden.reference_diversity(top, embeddings))
+    scores, seen = hidden.ranking_case(9, 30, 8, seen_fraction=0.9, min_unseen=3)
+    assert (~seen).sum(axis=1).min() >= 3
