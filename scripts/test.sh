@@ -6,4 +6,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"  # nbgrader calls the alembic executable
 # --durations: the slowest notebooks and tests are listed at the end of every run.
-exec .venv/bin/python -m pytest --durations=15 "$@"
+status=0
+.venv/bin/python -m pytest --durations=15 "$@" || status=$?
+if [ "$status" = 5 ]; then  # pytest's "no tests collected": a selection that matched nothing
+  echo "no test selected by: $*"
+  status=0
+fi
+exit "$status"
