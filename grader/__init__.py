@@ -1,6 +1,25 @@
-"""Instructor tooling: generate the student notebooks and autograde with nbgrader.
+"""Instructor tooling: generate the student notebooks and grade a class with nbgrader.
 
-- ``grader/nbgrader_config.py``: the course's nbgrader configuration;
-- ``python -m grader.release [--check]``: ``solutions/`` -> ``notebooks/``;
-- ``grader.nbgrader_helpers``: run nbgrader on the course or a throwaway copy.
+Release: ``grader/nbgrader_config.py`` (the course's nbgrader configuration),
+``python -m grader.release [--check]`` (``solutions/`` -> ``notebooks/``),
+:mod:`grader.nbgrader_helpers` (nbgrader on the course or a throwaway copy).
+
+Grading (``grade``, one module per idea, in the order a submission meets them):
+
+- :mod:`grader.grade`: the command and :func:`grader.grade.grade_class`;
+  :mod:`grader.settings`: its settings (timeouts, memory, jobs, data);
+- intake: :mod:`grader.submissions` (whose file, which assignment), with
+  :mod:`grader.lms_names` (Canvas, Moodle, Blackboard and copy-mark names)
+  and :mod:`grader.safe_zip` (zip slip, zip bombs, debris);
+- repair: :mod:`grader.repair` (a gradable transplant of each submission),
+  with :mod:`grader.matching` (release cells found among the student's) and
+  :mod:`grader.cell_code` (what a cell's code defines);
+- one notebook: :mod:`grader.grade_one` (a worker process per notebook),
+  :mod:`grader.sandbox_kernel` (the kernel's allow-list sandbox and memory
+  cap), :mod:`grader.execution` (nbgrader's Execute, hardened),
+  :mod:`grader.feedback` (hidden tests shown as verdicts);
+- the results: :mod:`grader.sheet` (grades.csv, problems.csv),
+  :mod:`grader.library_versions` (answers copied from the library, for review);
+- shared words: :mod:`grader.statuses` (every status), :mod:`grader.cells`
+  (cell roles, grade_ids, hidden-test markers).
 """

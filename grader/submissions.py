@@ -57,11 +57,12 @@ export (several folders at a level are the students); an export holding a
 single student's folder with several non-assignment subfolders is ambiguous:
 use the mapping. Notebooks saved as ``.ipynb.json``/``.ipynb.txt`` or without
 extension are recognised by content; archives inside the export are reported,
-not extracted. Zip files are extracted safely: no absolute paths or ``..``
-(zip slip), no symlinks, real bytes counted against a per-file and a total
-cap (zip bombs), ``__MACOSX`` and ``.ipynb_checkpoints`` skipped.
+not extracted. Zip files are extracted safely (:mod:`grader.safe_zip`: no
+absolute paths or ``..``, no symlinks, real bytes counted against caps,
+``__MACOSX`` and ``.ipynb_checkpoints`` skipped); names are decoded by
+:mod:`grader.lms_names`.
 
-Statuses: ``ok``, ``unmatched`` (which assignment?), ``unknown_student``,
+Statuses (:class:`grader.statuses.IntakeStatus`): ``ok``, ``unmatched`` (which assignment?), ``unknown_student``,
 ``duplicate_submission``, ``superseded_attempt``, ``not_a_notebook``,
 ``ignored`` (receipts, OS debris), ``unsafe_path``, ``too_large``,
 ``unreadable`` (encrypted or corrupt zip entry), ``mapping_unused``.
