@@ -331,3 +331,129 @@ def test_inline_notebook_and_the_real_guard_without_grader():
     with pytest.raises(AssertionError, match="hands the exercise to recsys_course.regularization.gravity"):
         run_fresh(source, gravity=lambda U, V: regularization.gravity(U, V), U=U, V=V)
     assert float(regularization.gravity(U, V)) == pytest.approx(4.0)
+
+
+# --- The source notebooks' test cells, inlined, against wrong and delegating answers -----------
+# Without nbgrader: each source notebook runs once in-process on the synthetic data (the
+# grader's data), with its hidden blocks inlined as the gradebook records them; then its test
+# cells run again with one graded function replaced, as autograde would run them after a
+# student's answer. (Later plain cells are not re-run: the test is stricter than autograde.)
+
+GRADED = {
+    "01_exploring_movielens": ("movie_rating_stats", "split_dataframe"),
+    "02_sparse_rating_matrix": ("build_rating_sparse_tensor",),
+    "03_measuring_error": ("sparse_mean_square_error",),
+    "04_matrix_factorization": ("build_model",),
+    "05_inspecting_embeddings": ("compute_scores",),
+    "06_regularization": ("gravity", "build_regularized_model"),
+    "07_softmax_model": ("softmax_loss", "build_softmax_model"),
+}
+WRONG_ANSWERS = {
+    "return 0": "def {f}(*args, **kwargs):\n    return 0\n",
+    "return None": "def {f}(*args, **kwargs):\n    return None\n",
+    "the untouched stub": "def {f}(*args, **kwargs):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n",
+}
+LIBRARY = "__import__('importlib').import_module({module!r})"
+DELEGATIONS_OF = {
+    "a call": "def {f}(*args, **kwargs):\n    return {library}.{name}(*args, **kwargs)\n",
+    "a module-level alias": "{f} = {library}.{name}\n",
+    "functools.partial": "import functools\n{f} = functools.partial({library}.{name})\n",
+    "a lambda": "{f} = lambda *args, **kwargs: {library}.{name}(*args, **kwargs)\n",
+}
+# A builder's hidden tests run it with the reference of the earlier exercise it builds on.
+BUILDS_ON = {"build_regularized_model": "gravity", "build_softmax_model": "softmax_loss"}
+
+
+def _test_cells(notebook):
+    return [cell for cell in notebook.cells
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")]
+
+
+def _run(source, namespace, name):
+    """Run one cell; its error as text, or None."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    try:
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            exec(compile(source, name, "exec"), namespace)
+    except BaseException as error:  # noqa: BLE001 - a failing test cell, whatever it raised
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def executed_notebooks(tmp_path_factory):
+    """assignment -> (namespace after a run with the solutions, test cells, errors of that run)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from grader.nbgrader_helpers import REPO_ROOT, source_notebook
+    from recsys_course.fetch import make_synthetic_movielens
+
+    data = make_synthetic_movielens(tmp_path_factory.mktemp("synthetic")).folder
+    transformer, cache = TransformerManager(), {}
+
+    def run(assignment):
+        if assignment not in cache:
+            notebook = inline_notebook(nbformat.read(source_notebook(REPO_ROOT, assignment), as_version=4),
+                                       assignment)
+            namespace = {"__name__": "__main__", "display": lambda *args, **kwargs: None}
+            errors = {}
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("RECSYS_COURSE_DATA", str(data))
+                for cell in notebook.cells:
+                    if cell.cell_type == "code":
+                        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "cell")
+                        errors[grade_id] = _run(transformer.transform_cell(cell.source), namespace, grade_id)
+            cells = [(c.metadata.nbgrader["grade_id"], transformer.transform_cell(c.source))
+                     for c in _test_cells(notebook)]
+            cache[assignment] = namespace, cells, errors
+        return cache[assignment]
+    return run
+
+
+def _rerun_tests(executed, assignment, function, answer):
+    """Errors of the notebook's test cells after ``answer`` replaced ``function``."""
+    namespace, cells, _ = executed
+    namespace = dict(namespace)
+    exec(answer, namespace)
+    return {grade_id: _run(source, namespace, grade_id) for grade_id, source in cells}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", sorted(GRADED))
+def test_wrong_answers_score_nothing_and_are_charged_once(executed_notebooks, assignment):
+    namespace, cells, errors = executed_notebooks(assignment)
+    failed = {grade_id: error for grade_id, error in errors.items() if error}
+    assert not failed, f"the solutions fail: {failed}"
+    for function in GRADED[assignment]:
+        own = [grade_id for grade_id, _ in cells if grade_id.startswith(function + "_")]
+        assert own, function
+        for wrong, template in WRONG_ANSWERS.items():
+            results = _rerun_tests(executed_notebooks(assignment), assignment, function, template.format(f=function))
+            passing = [grade_id for grade_id in own if results[grade_id] is None]
+            assert not passing, f"{function} as {wrong!r} still passes {passing}"
+            for builder, earlier in BUILDS_ON.items():
+                if earlier == function:
+                    hidden = [g for g, _ in cells if g.startswith(builder + "_hidden_")]
+                    charged = {g: results[g] for g in hidden if results[g]}
+                    assert not charged, f"{function} as {wrong!r} is charged again in {charged}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", sorted(GRADED))
+def test_answers_handing_the_exercise_to_the_library_score_nothing(executed_notebooks, assignment):
+    executed = executed_notebooks(assignment)
+    _, cells, _ = executed
+    for function in GRADED[assignment]:
+        hidden = [grade_id for grade_id, _ in cells if grade_id.startswith(function + "_hidden_")]
+        for qualified in common.LIBRARY_VERSIONS.get(function, ()):
+            module, _, name = qualified.rpartition(".")
+            for form, template in DELEGATIONS_OF.items():
+                answer = template.format(f=function, library=LIBRARY.format(module=module), name=name)
+                results = _rerun_tests(executed, assignment, function, answer)
+                passing = [g for g in hidden if results[g] is None]
+                assert not passing, f"{function} delegating to {qualified} by {form} passes {passing}"
+                unexplained = [g for g in hidden if "hands the exercise to " + qualified not in results[g]]
+                assert not unexplained, (
+                    f"{function} delegating to {qualified} by {form}: {[results[g] for g in unexplained]}")
