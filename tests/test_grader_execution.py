@@ -72,7 +72,7 @@ def test_replacing_what_tests_compare_with_fails_every_later_test(tmp_path):
 def test_a_cell_over_its_time_is_an_error_and_the_notebook_goes_on(tmp_path):
     notebook = run([_answer_cell("import time\ndef f():\n    time.sleep(30)"),
                     _test_cell("f()", "f_hidden_slow"), _test_cell("assert 1 + 1 == 2", "f_hidden_after")],
-                   tmp_path, timeout=2)
+                   tmp_path, timeout=4)
     assert errors(notebook.cells[1]), "the slow test passed"
     assert errors(notebook.cells[2]) == []  # interrupted, the kernel went on
 
@@ -82,7 +82,8 @@ def test_past_the_notebook_deadline_the_cells_left_are_not_run(tmp_path):
                     _test_cell("assert f() == 1", "f_hidden_value")], tmp_path, notebook_timeout=2, timeout=20)
     last = notebook.cells[1]
     assert errors(last) == [NOT_RUN_ERROR]
-    assert "ran out of time" in last.outputs[-1]["evalue"]
+    # Out of time, or (on a loaded machine, where the kernel's start eats the budget) cut short by it.
+    assert any(why in last.outputs[-1]["evalue"] for why in ("ran out of time", "time limit")), last.outputs
 
 
 def test_a_dead_kernel_leaves_no_later_test_passing(tmp_path):
