@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 
 import altair as alt
@@ -352,10 +352,3 @@ def paired_bootstrap(first: np.ndarray, second: np.ndarray, num_samples: int = 2
     return {"mean_difference": float(difference.mean()), "low": float(low), "high": float(high),
             "users": int(both.sum()), "first_better": float(np.mean(difference > 0)),
             "second_better": float(np.mean(difference < 0))}
-
-
-def timed(fit: Callable[[], object]) -> tuple[object, float]:
-    """``(fit(), wall seconds)``."""
-    start = time.perf_counter()
-    result = fit()
-    return result, time.perf_counter() - start
