@@ -184,3 +184,25 @@ def test_keras_mf_on_the_random_split_reaches_the_documented_rmse(movielens_dir)
     train, test = split_dataframe(ratings)
     model, _ = keras_mf.fit_keras_mf(train, len(users), len(movies))
     assert keras_mf.rating_errors(model, test)["rmse"] <= 0.91
+
+
+def test_choosing_on_the_scored_ratings_is_optimistic():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=400)
+    # Ten equally good models: whichever wins on half A only looks better there.
+    predictions = {i: truth + rng.normal(size=400) for i in range(10)}
+    result = keras_mf.selection_optimism(predictions, truth, num_splits=100)
+    assert result["reported"] < result["honest"] and result["gap"] > 0.01
+    assert 0 < result["changed_choice"] <= 1
+    one = keras_mf.selection_optimism({"only": predictions[0]}, truth, num_splits=50)
+    assert abs(one["gap"]) < 0.02 and one["changed_choice"] == 0
+
+
+def test_two_curve_charts_side_by_side_draw_without_warnings():
+    import warnings
+
+    history = keras_mf.fit_keras_mf(planted(), 40, 50, planted(seed=1), embedding_dim=2, epochs=1)[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        alt.hconcat(keras_mf.training_curves_chart({"a": history}, "rmse"),
+                    keras_mf.training_curves_chart({"a": history}, "mae")).to_dict()
