@@ -12,22 +12,30 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .common import LIBRARY_VERSIONS, guarded
+from .common import LIBRARY_VERSIONS, forbid_library, guarded
 
 # The library's versions of notebook 8's exercises (later notebooks report through them).
 EVALUATION_LIBRARY_VERSIONS = {
     "top_k_unseen": ("recsys_course.ranking_metrics.top_k_unseen",),
-    "precision_at_k": ("recsys_course.ranking_metrics.precision_at_k",
-                       "recsys_course.ranking_metrics.ranking_metrics"),
-    "recall_at_k": ("recsys_course.ranking_metrics.recall_at_k",
-                    "recsys_course.ranking_metrics.ranking_metrics"),
-    "ndcg_at_k": ("recsys_course.ranking_metrics.ndcg_at_k",
-                  "recsys_course.ranking_metrics.ranking_metrics"),
-    "popularity_scores": ("recsys_course.ranking_metrics.popularity_scores",
-                          "recsys_course.evaluation.popularity_baseline_scores"),
+    "precision_at_k": ("recsys_course.ranking_metrics.precision_at_k",),
+    "recall_at_k": ("recsys_course.ranking_metrics.recall_at_k",),
+    "ndcg_at_k": ("recsys_course.ranking_metrics.ndcg_at_k",),
+    "popularity_scores": ("recsys_course.ranking_metrics.popularity_scores",),
     "novelty": ("recsys_course.ranking_metrics.novelty",),
     "intra_list_diversity": ("recsys_course.ranking_metrics.intra_list_diversity",),
 }
+
+
+def register_evaluation_exercise(exercise):
+    """Make the common guard know the library's versions of ``exercise`` (if it does not yet)."""
+    if exercise not in LIBRARY_VERSIONS:
+        LIBRARY_VERSIONS[exercise] = EVALUATION_LIBRARY_VERSIONS[exercise]
+
+
+def forbid_evaluation_library(exercise, answer=None):
+    """:func:`forbid_library` for an exercise of notebook 8 (a context manager)."""
+    register_evaluation_exercise(exercise)
+    return forbid_library(exercise, answer)
 
 
 def guarded_evaluation_answer(answer, exercise):
@@ -36,8 +44,7 @@ def guarded_evaluation_answer(answer, exercise):
     Registers the exercise's library versions with the common guard when it
     does not list them yet.
     """
-    if exercise not in LIBRARY_VERSIONS:
-        LIBRARY_VERSIONS[exercise] = EVALUATION_LIBRARY_VERSIONS[exercise]
+    register_evaluation_exercise(exercise)
     return guarded(answer, exercise)
 
 
