@@ -336,3 +336,22 @@ def test_hidden_tests_inline_into_self_contained_cells(assignment):
         assert not re.search(r"\bgrader\s*\.\s*\w|\bimport\s+grader\b|\bfrom\s+grader\b", code), (
             f"{grade_id}: still imports from the grader once inlined")
         parse(cell.source, grade_id)
+
+
+@by_assignment
+def test_exercises_the_library_keeps_are_tested_under_its_guard(assignment):
+    """An answer that hands its exercise to the helper library's version earns nothing: every
+    test cell of such an exercise runs the answer under grader.hidden_tests' guard (its hidden
+    block calls forbid_library, or a helper built on it), the visible ones included."""
+    from grader.hidden_tests.common import LIBRARY_VERSIONS
+
+    for answer, tests in exercises(load_source(assignment)).items():
+        exercise = answer.removesuffix(ANSWER_SUFFIX)
+        if exercise not in LIBRARY_VERSIONS:
+            continue
+        for cell in tests:
+            hidden = "\n".join(line for line in cell.source.split(HIDDEN_BEGIN, 1)[-1].splitlines()
+                               if not line.lstrip().startswith("#"))
+            assert HIDDEN_BEGIN in cell.source and re.search(r"\b(forbid_library|guarded)\w*\(", hidden), (
+                f"{nbgrader_meta(cell)['grade_id']}: run {exercise} under forbid_library({exercise!r}, "
+                f"{exercise}) in a hidden block")
