@@ -309,11 +309,13 @@ def inline_notebook(nb, name: str = "notebook", package_dir: Path = PACKAGE_DIR)
     return nb
 
 
-def inlined_source_notebook(path) -> "object":
-    """The source notebook at ``path`` as the gradebook records it: helpers inlined.
+def inlined_source_notebook(path):
+    """The source notebook at ``path`` (an ``nbformat`` notebook) as the gradebook records
+    it: helpers inlined.
 
     For any code that takes hidden tests from ``solutions/`` rather than from
-    the gradebook.
+    the gradebook, or that keys a cache on what the hidden tests are (a change
+    of ``grader/hidden_tests`` changes them without changing the source file).
     """
     import nbformat
 

@@ -458,3 +458,13 @@ def test_answers_handing_the_exercise_to_the_library_score_nothing(executed_note
                 unexplained = [g for g in hidden if "hands the exercise to " + qualified not in results[g]]
                 assert not unexplained, (
                     f"{function} delegating to {qualified} by {form}: {[results[g] for g in unexplained]}")
+
+
+def test_inlined_source_notebook_is_what_the_gradebook_records():
+    from grader.inline_hidden_helpers import inlined_source_notebook
+    from grader.nbgrader_helpers import REPO_ROOT, source_notebook
+
+    notebook = inlined_source_notebook(source_notebook(REPO_ROOT, "06_regularization"))
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in notebook.cells}
+    assert "def forbid_library(" in cells["gravity_hidden_values"]
+    assert "from grader" not in cells["gravity_hidden_values"].replace("# from grader.hidden_tests", "")
