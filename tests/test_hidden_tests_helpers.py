@@ -468,3 +468,35 @@ def test_inlined_source_notebook_is_what_the_gradebook_records():
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in notebook.cells}
     assert "def forbid_library(" in cells["gravity_hidden_values"]
     assert "from grader" not in cells["gravity_hidden_values"].replace("# from grader.hidden_tests", "")
+
+
+def test_every_notebook_reference_agrees_with_the_library():
+    """The float64 references of the hidden tests (written once, per notebook) compute what the
+    library's own versions of the exercises compute."""
+    from grader.hidden_tests import inspecting_embeddings, measuring_error, regularization, softmax_model
+    from grader.hidden_tests import sparse_rating_matrix
+    from recsys_course import embeddings, losses, softmax, sparse_ratings
+    from recsys_course import regularization as library_regularization
+
+    U, V = regularization._random_embeddings(1, 7, 9, 3)
+    assert regularization._naive_gravity(U, V) == pytest.approx(float(library_regularization.gravity(U, V)), rel=1e-5)
+
+    indices, values, users, movies = measuring_error._random_case(2, 8, 11, 30, 4)
+    observed = tf.SparseTensor(indices, values, [8, 11])
+    assert measuring_error._reference_mse(indices, values, users, movies) == pytest.approx(
+        float(losses.observed_mse(tf.sparse.reorder(observed), users, movies)), rel=1e-5)
+
+    query, items = inspecting_embeddings._case(3, 6, 4)
+    for measure in ("dot", "cosine"):
+        np.testing.assert_allclose(inspecting_embeddings._reference(query, items, measure),
+                                   embeddings.compute_scores(query, items, measure), rtol=1e-5)
+
+    case_users, case_movies, case_labels = softmax_model._case(4, 5, 9, 3)
+    assert softmax_model._reference_loss(case_users, case_movies, case_labels) == pytest.approx(
+        float(softmax.softmax_loss(case_users, case_movies, case_labels)), rel=1e-5)
+
+    table = sparse_rating_matrix._ratings(5, 6, 9, 20)
+    keys, ratings = sparse_rating_matrix._reference(table)
+    library = tf.sparse.reorder(sparse_ratings.build_rating_sparse_tensor(table, 6, 9))
+    np.testing.assert_array_equal(library.indices.numpy(), keys)
+    np.testing.assert_allclose(library.values.numpy(), ratings)
