@@ -209,9 +209,10 @@ def exclusion_mask(user_ids: Iterable[int], num_movies: int, seen: pd.DataFrame 
 def relevant_lists(test: pd.DataFrame, user_ids: Iterable[int],
                    min_rating: float = RELEVANT_RATING) -> list[np.ndarray]:
     """Each user's relevant movies: those they rated ``min_rating`` or more in ``test``."""
-    liked = test[test["rating"] >= min_rating].groupby("user_id")["movie_id"].agg(np.array)
+    liked = test[test["rating"] >= min_rating]
+    by_user = {user: movie_ids.to_numpy() for user, movie_ids in liked.groupby("user_id")["movie_id"]}
     empty = np.array([], dtype=np.int64)
-    return [liked.get(user, empty) for user in user_ids]
+    return [by_user.get(user, empty) for user in user_ids]
 
 
 def list_metrics(recommended: np.ndarray, relevant: list[np.ndarray],
