@@ -41,6 +41,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -157,6 +158,11 @@ def missing_features(features: frozenset[str]) -> list[str]:
     return [MISSING[name] for name in MISSING if name not in features]
 
 
+def _hostname() -> str:
+    name = socket.gethostname()
+    return name if name and all(c.isalnum() or c in "-." for c in name) else ""
+
+
 _LOOPBACK_UP = ("import fcntl, socket, struct; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
                 "f = struct.unpack('16sh', fcntl.ioctl(s, 0x8913, struct.pack('16sh', b'lo', 0)))[1]; "
                 "fcntl.ioctl(s, 0x8914, struct.pack('16sh', b'lo', f | 1))")
@@ -195,7 +201,8 @@ def _mount_script(policy: SandboxPolicy, root: Path, features: frozenset[str], m
     inner_gid = 1000 if os.getgid() == 0 else os.getgid()
     etc = {"passwd": f"root:x:0:0:root:/root:/bin/sh\nsandbox:x:{inner_uid}:{inner_gid}:grading kernel:/tmp:/bin/sh\n",
            "group": f"root:x:0:\nsandbox:x:{inner_gid}:\n",
-           "hosts": "127.0.0.1 localhost\n::1 localhost\n"}
+           # The machine's own name resolves too (Java, hence Spark, looks it up at start).
+           "hosts": f"127.0.0.1 localhost {_hostname()}\n::1 localhost\n"}
     for name, text in etc.items():
         lines.append(f"printf {q(text)} > {r}/etc/{name}")
     if os.path.isfile("/etc/ld.so.cache"):
