@@ -23,7 +23,7 @@ from pathlib import Path
 from .cell_code import parse_cell
 
 # Exercise (the function a notebook asks for) -> the library's version of it.
-# One line per graded function whose work the library keeps; add later notebooks here.
+# One entry per graded function whose work the library keeps; add new notebooks' here.
 LIBRARY_VERSIONS: dict[str, str] = {
     # 01_exploring_movielens (movie_rating_stats has no library version)
     "split_dataframe": "recsys_course.splits.split_dataframe",
@@ -41,6 +41,19 @@ LIBRARY_VERSIONS: dict[str, str] = {
     # 07_softmax_model
     "softmax_loss": "recsys_course.softmax.softmax_loss",
     "build_softmax_model": "recsys_course.softmax.build_softmax_model",
+    # 08_evaluating_recommenders
+    **{name: f"recsys_course.ranking_metrics.{name}" for name in (
+        "precision_at_k", "recall_at_k", "ndcg_at_k", "novelty", "intra_list_diversity", "popularity_scores",
+        "top_k_unseen")},
+    # 09_keras_matrix_factorization
+    "split_by_time": "recsys_course.splits.split_by_time",
+    "build_keras_mf": "recsys_course.keras_mf.build_keras_mf",
+    # 10_two_towers
+    "in_batch_softmax_loss": "recsys_course.retrieval.in_batch_softmax_loss",
+    "retrieve_top_k": "recsys_course.retrieval.retrieve_top_k",
+    # 11_neighbourhoods_and_spark
+    "item_similarity": "recsys_course.neighbours.item_similarity",
+    "knn_predict": "recsys_course.neighbours.knn_predict",
 }
 
 

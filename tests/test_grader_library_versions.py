@@ -75,3 +75,23 @@ def test_the_library_is_read_not_imported():
     before = set(sys.modules)
     library_fingerprint(LIBRARY_GRAVITY)
     assert not {m for m in set(sys.modules) - before if m.startswith(("recsys_course", "tensorflow"))}
+
+
+def test_no_reference_solution_is_flagged():
+    """The course's own answers are written for the notebook, not copied: a student who writes
+    the reference answer is not sent to review."""
+    from pathlib import Path
+
+    import nbformat
+
+    from grader.grade_one import library_copies
+
+    flagged = {}
+    for path in sorted(Path(__file__).resolve().parent.parent.glob("solutions/*/*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            cell.source = "\n".join(line for line in cell.source.splitlines()
+                                    if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+        if copies := library_copies(notebook):
+            flagged[path.stem] = copies
+    assert not flagged
