@@ -57,8 +57,8 @@ def test_pending_cases_stay_out_unless_switched_on(everything, monkeypatch):
     assert {case.pending for case in everything.values()} >= set(PENDING)
     # pending cases take the places of the class's filler notebooks first
     assert len(everything) - len(default) < sum(bool(case.pending) for case in everything.values())
-    monkeypatch.setenv("GRADING_CORPUS_PENDING", "charged_once")
-    assert pending_switches() == {"charged_once"}
+    monkeypatch.setenv("GRADING_CORPUS_PENDING", "library_guard")
+    assert pending_switches() == {"library_guard"}
     assert len(expected_sheet(cases())) >= len(expected_sheet(default))
 
 

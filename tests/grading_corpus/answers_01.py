@@ -54,7 +54,7 @@ CASES = [
          "np.unique, permutation", student="s03"),
     Case({"movie_rating_stats_solution": STATS_SIZE}, "groupby size", student="s04"),
     Case({"movie_rating_stats_solution": STATS_SUM}, "sum instead of mean", student="s05",
-         lost="movie_rating_stats_hidden_means"),
+         lost="movie_rating_stats_hidden_format movie_rating_stats_hidden_means"),
     Case({"split_dataframe_solution": SPLIT_SWAPPED}, "(test, train) swapped", student="s06",
          lost="split_dataframe_hidden_sizes split_dataframe_hidden_edge_fractions"),
 ]

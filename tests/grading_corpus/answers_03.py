@@ -57,13 +57,13 @@ CASES = [
     Case({SOLUTION: MSE_DENSE_KERAS}, "dense route, Keras MSE", student="s03"),
     Case({SOLUTION: MSE_EINSUM}, "einsum, sum / size", student="s04"),
     Case({SOLUTION: MSE_SUM}, "sum instead of mean", student="s05",
-         lost="sparse_mean_square_error_hidden_values sparse_mean_square_error_hidden_mean_of_squares sparse_mean_square_error_hidden_gradient_values"),
+         lost="sparse_mean_square_error_hidden_values sparse_mean_square_error_hidden_mean_of_squares sparse_mean_square_error_hidden_gradient_values sparse_mean_square_error_hidden_scalar_float32"),
     Case({SOLUTION: MSE_NO_SQUARE}, "forgot to square", student="s06",
-         lost="sparse_mean_square_error_hidden_values sparse_mean_square_error_hidden_mean_of_squares sparse_mean_square_error_hidden_gradient_values"),
+         lost="sparse_mean_square_error_hidden_values sparse_mean_square_error_hidden_mean_of_squares sparse_mean_square_error_hidden_gradient_values sparse_mean_square_error_hidden_scalar_float32"),
     Case({SOLUTION: MSE_SWAPPED}, "users and movies swapped", student="s07",
          kept="sparse_mean_square_error_hidden_observed_entries_only"),
     Case({SOLUTION: MSE_ALL_CELLS}, "mean over all cells", student="s08",
-         lost="sparse_mean_square_error_hidden_values sparse_mean_square_error_hidden_observed_entries_only sparse_mean_square_error_hidden_mean_of_squares sparse_mean_square_error_hidden_users_rows_movies_columns sparse_mean_square_error_hidden_gradient_values"),
+         lost="sparse_mean_square_error_hidden_values sparse_mean_square_error_hidden_observed_entries_only sparse_mean_square_error_hidden_mean_of_squares sparse_mean_square_error_hidden_users_rows_movies_columns sparse_mean_square_error_hidden_gradient_values sparse_mean_square_error_hidden_scalar_float32"),
 ]
 
 PENDING_CASES = [

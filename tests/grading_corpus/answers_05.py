@@ -41,9 +41,9 @@ OTHER_ROUTE = {SOLUTION: SCORES_TF}
 CASES = [
     Case({SOLUTION: SCORES_TF}, "TensorFlow ops", student="s03"),
     Case({SOLUTION: SCORES_DOT_ONLY_QUERY}, "cosine without normalising the query", student="s05",
-         lost="compute_scores_hidden_cosine_values compute_scores_hidden_cosine_scale_invariant compute_scores_hidden_tensorflow_inputs"),
+         lost="compute_scores_hidden_cosine_values compute_scores_hidden_cosine_scale_invariant compute_scores_hidden_tensorflow_inputs compute_scores_hidden_shape_and_type"),
     Case({SOLUTION: SCORES_WRONG_AXIS}, "normalised along the wrong axis", student="s06",
-         lost="compute_scores_hidden_cosine_values compute_scores_hidden_cosine_scale_invariant compute_scores_hidden_tensorflow_inputs"),
+         lost="compute_scores_hidden_cosine_values compute_scores_hidden_cosine_scale_invariant compute_scores_hidden_tensorflow_inputs compute_scores_hidden_shape_and_type"),
 ]
 
 PENDING_CASES = [

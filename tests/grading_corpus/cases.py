@@ -58,8 +58,6 @@ PENDING = {
     "library_guard": False,
     # structural points (shape, dtype, default argument) only together with right values
     "values_before_structure": False,
-    # build_regularized_model / build_softmax_model tests use the reference gravity / softmax_loss
-    "charged_once": False,
     # the kernel sees no older output folder, no other temporary folder and no network
     "no_solutions_reachable": False,
 }
