@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from grader.course_links import instructor_repository_url, repository_url
-from grader.student_edition import EditionError, check_edition, main, write_edition
+from grader.student_edition import EditionError, check_edition, hidden_test_lines, main, write_edition
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,10 +77,7 @@ def test_the_edition_holds_no_instructor_material(edition):
 def test_the_check_finds_planted_instructor_material(edition, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(edition, copy)
-    source = json.loads((ROOT / "solutions/03_measuring_error/03_measuring_error.ipynb").read_text())
-    hidden_cell = next("".join(c["source"]) for c in source["cells"] if "### BEGIN HIDDEN TESTS" in "".join(c["source"]))
-    hidden_line = next(line for line in hidden_cell.split("### BEGIN HIDDEN TESTS")[1].splitlines()
-                       if line.strip().startswith("assert ") and len(line.strip()) > 20)
+    hidden_line = sorted(line for line in hidden_test_lines() if line.startswith("assert "))[0]
     notebook = json.loads((copy / "notebooks/03_measuring_error/03_measuring_error.ipynb").read_text())
     notebook["cells"][-1]["source"] = ["# a student's own check\n", hidden_line.strip() + "\n"]
     (copy / "notebooks/03_measuring_error/03_measuring_error.ipynb").write_text(json.dumps(notebook))
