@@ -204,6 +204,9 @@ def test_its_setup_and_start_commands_work_offline(edition, tmp_path):
     started = time.monotonic()
     setup = subprocess.run(offline(["bash", "scripts/setup.sh"]), cwd=student, env=env, capture_output=True,
                            text=True, timeout=900)
+    if setup.returncode and "network was disabled" in setup.stderr:
+        # scripts/setup.sh of this repository fills the cache (CI runs it first); a lock changed since not.
+        pytest.skip("uv's cache lacks packages of requirements.lock: run scripts/setup.sh once with the network")
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
     print(f"offline setup: {time.monotonic() - started:.0f} s")
     where = subprocess.run([str(student / ".venv/bin/python"), "-c", "import recsys_course; print(recsys_course.__file__)"],
