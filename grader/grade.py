@@ -71,16 +71,26 @@ class Progress:
               f"ETA {int(left // 60)}m{int(left % 60):02d}s  {label}", flush=True)
 
 
+def hidden_tests_digest(root: Path, assignment: str) -> str:
+    """What an assignment's hidden tests are made of: its source and the helpers inlined at release.
+
+    A change to ``grader/hidden_tests/`` changes the gradebook's test cells as
+    surely as an edit of the source does: templates and results depend on both.
+    """
+    helpers = sorted((REPO_ROOT / "grader" / "hidden_tests").glob("*.py"))
+    return file_digest(source_notebook(root, assignment), REPO_ROOT / "grader" / "inline_hidden_helpers.py", *helpers)
+
+
 def prepare_templates(assignments: list[str], out: Path) -> dict[str, Path]:
     """A generated course per assignment: its source, release and gradebook (with the hidden tests).
 
-    Regenerated only when the source notebook changed; the stale ones are
+    Regenerated only when the source notebook or the hidden-test helpers changed; the stale ones are
     generated together, in one nbgrader run (its start-up is paid once).
     """
     root = course_root()
     templates, stale = {}, {}
     for assignment in assignments:
-        fingerprint = file_digest(source_notebook(root, assignment))
+        fingerprint = hidden_tests_digest(root, assignment)
         templates[assignment] = template = out / ".templates" / assignment
         stamp = template / ".source-sha256"
         if not (stamp.is_file() and stamp.read_text() == fingerprint):
@@ -174,7 +184,7 @@ def grade_class(submissions: Path, out: Path, *, assignments: list[str] | None =
     results, queue = [], []
     for record in todo:
         source = source_notebook(root, record.assignment)
-        key = file_digest(record.path, source, extra=fingerprint)
+        key = file_digest(record.path, extra=fingerprint + hidden_tests_digest(root, record.assignment))
         cached = results_dir / record.student_id / f"{record.assignment}.json"
         if cached.is_file():
             previous = json.loads(cached.read_text())
