@@ -35,6 +35,10 @@ import platform
 import statistics
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported lazily below, for the start-up time
+    import pandas as pd
 from collections.abc import Callable
 from pathlib import Path
 

@@ -76,7 +76,7 @@ def _git(*args: str, root: Path = REPO_ROOT) -> bytes:
         return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", b"") or b""
-        raise EditionError(f"git {' '.join(args)} failed in {root}: {detail.decode(errors='replace').strip() or error}")
+        raise EditionError(f"git {' '.join(args)} failed in {root}: {detail.decode(errors='replace').strip() or error}") from error
 
 
 def files_at(rev: str, paths: tuple[str, ...], root: Path = REPO_ROOT) -> dict[str, bytes]:

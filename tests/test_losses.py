@@ -44,7 +44,8 @@ def test_ratings_are_prepared_once_per_tensor(monkeypatch):
     original = tf.sparse.reorder
     monkeypatch.setattr(tf.sparse, "reorder", lambda sp: reorders.append(1) or original(sp))
     first = observed_mse(ratings, U, V)
-    traced = tf.function(lambda: observed_mse(ratings, U, V))()
+    # The closure's `ratings` is deleted below on purpose: the cache must not keep it alive.
+    traced = tf.function(lambda: observed_mse(ratings, U, V))()  # noqa: F821
     assert len(reorders) == 1
     np.testing.assert_allclose(traced.numpy(), first.numpy(), rtol=1e-6)
     expected = np.mean([(U.numpy()[i] @ V.numpy()[j] - r) ** 2

@@ -78,7 +78,7 @@ def test_matches_a_plain_loop_on_random_frames():
                                 "timestamp": rng.integers(0, 30, n)})
         k = int(rng.integers(1, 6))
         expected = set()
-        for user, group in ratings.groupby("user_id"):
+        for _user, group in ratings.groupby("user_id"):
             positions = sorted(range(len(group)), key=lambda p: (group["timestamp"].iloc[p], p))
             if len(group) > k:
                 expected |= {int(group["movie_id"].iloc[p]) for p in positions[-k:]}
