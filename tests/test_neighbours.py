@@ -118,16 +118,16 @@ def test_hidden_test_references_agree_with_the_library():
 
 
 def test_hidden_guard_refuses_the_library():
-    from grader.hidden_tests.common import LibraryDelegationError
+    from grader.hidden_tests.common import LibraryDelegationError, guarded
     from recsys_course import neighbours
 
     table = hidden.random_ratings(6, 5, 0.6, seed=5)
-    delegating = hidden.guarded_neighbours_answer(lambda r, n: neighbours.item_similarity(r, n), "item_similarity")
+    delegating = guarded(lambda r, n: neighbours.item_similarity(r, n), "item_similarity")
     with pytest.raises(LibraryDelegationError):
         delegating(table, 5)
-    predictor_route = hidden.guarded_neighbours_answer(
+    predictor_route = guarded(
         lambda s, t, u, m, k=20: neighbours.KnnPredictor(s, t, k).predict_one(u, m), "knn_predict")
     with pytest.raises(LibraryDelegationError):
         predictor_route(np.eye(5), table, 0, 1)
-    own = hidden.guarded_neighbours_answer(hidden.reference_knn_predict, "knn_predict")
+    own = guarded(hidden.reference_knn_predict, "knn_predict")
     assert isinstance(own(np.eye(5), table, 0, 1), float)

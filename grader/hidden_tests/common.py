@@ -121,17 +121,41 @@ def references_in(namespace, **references):
 # The helper library keeps its own version of most exercises (later notebooks build on
 # them). While the student's answer runs, these are booby-trapped.
 LIBRARY_VERSIONS = {
+    # 01 exploring MovieLens
     "split_dataframe": ("recsys_course.splits.split_dataframe",),
+    # 02 the sparse rating matrix
     "build_rating_sparse_tensor": ("recsys_course.sparse_ratings.build_rating_sparse_tensor",),
+    # 03 measuring error
     "sparse_mean_square_error": ("recsys_course.losses.observed_mse",
                                  "recsys_course.matrix_factorization.dense_route_mse",
                                  "recsys_course.matrix_factorization.gather_route_mse"),
+    # 04 matrix factorization
     "build_model": ("recsys_course.matrix_factorization.build_mf_model",),
+    # 05 inspecting embeddings
     "compute_scores": ("recsys_course.embeddings.compute_scores",),
+    # 06 regularization
     "gravity": ("recsys_course.regularization.gravity", "recsys_course.regularization.gravity_naive"),
     "build_regularized_model": ("recsys_course.regularization.build_regularized_model",),
+    # 07 the softmax model
     "softmax_loss": ("recsys_course.softmax.softmax_loss",),
     "build_softmax_model": ("recsys_course.softmax.build_softmax_model",),
+    # 08 evaluating recommenders
+    "top_k_unseen": ("recsys_course.ranking_metrics.top_k_unseen",),
+    "precision_at_k": ("recsys_course.ranking_metrics.precision_at_k",),
+    "recall_at_k": ("recsys_course.ranking_metrics.recall_at_k",),
+    "ndcg_at_k": ("recsys_course.ranking_metrics.ndcg_at_k",),
+    "popularity_scores": ("recsys_course.ranking_metrics.popularity_scores",),
+    "novelty": ("recsys_course.ranking_metrics.novelty",),
+    "intra_list_diversity": ("recsys_course.ranking_metrics.intra_list_diversity",),
+    # 09 matrix factorization in Keras
+    "split_by_time": ("recsys_course.splits.split_by_time",),
+    "build_keras_mf": ("recsys_course.keras_mf.build_keras_mf",),
+    # 10 two towers (softmax_loss with labels 0..batch-1 and top_k_unseen compute the same)
+    "in_batch_softmax_loss": ("recsys_course.retrieval.in_batch_softmax_loss", "recsys_course.softmax.softmax_loss"),
+    "retrieve_top_k": ("recsys_course.retrieval.retrieve_top_k", "recsys_course.ranking_metrics.top_k_unseen"),
+    # 11 neighbourhoods (every library route to a prediction ends in _weighted_mean)
+    "item_similarity": ("recsys_course.neighbours.item_similarity",),
+    "knn_predict": ("recsys_course.neighbours.knn_predict", "recsys_course.neighbours._weighted_mean"),
 }
 
 _LIBRARY_TRAP_GLOBAL = "__hidden_test_library_trap__"

@@ -1,9 +1,10 @@
 """Hidden-test helpers of notebook 8 (evaluating recommenders).
 
 References written plainly (loops over users and pairs, float64), independent of
-``recsys_course.ranking_metrics``, random cases, and the guard that gives no points to
-an answer that calls the library's version of the exercise. Inlined into the hidden
-cells at release (see ``grader/inline_hidden_helpers.py``): top-level definitions only.
+``recsys_course.ranking_metrics``, and random cases. Inlined into the hidden cells
+at release (see ``grader/inline_hidden_helpers.py``): top-level definitions only.
+The guard against the library's versions
+of the exercises is ``common.forbid_library`` (table ``common.LIBRARY_VERSIONS``).
 """
 
 import math
@@ -11,42 +12,6 @@ import math
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-
-from .common import LIBRARY_VERSIONS, forbid_library, guarded
-
-# The library's versions of notebook 8's exercises (later notebooks report through them).
-EVALUATION_LIBRARY_VERSIONS = {
-    "top_k_unseen": ("recsys_course.ranking_metrics.top_k_unseen",),
-    "precision_at_k": ("recsys_course.ranking_metrics.precision_at_k",),
-    "recall_at_k": ("recsys_course.ranking_metrics.recall_at_k",),
-    "ndcg_at_k": ("recsys_course.ranking_metrics.ndcg_at_k",),
-    "popularity_scores": ("recsys_course.ranking_metrics.popularity_scores",),
-    "novelty": ("recsys_course.ranking_metrics.novelty",),
-    "intra_list_diversity": ("recsys_course.ranking_metrics.intra_list_diversity",),
-}
-
-
-def register_evaluation_exercise(exercise):
-    """Make the common guard know the library's versions of ``exercise`` (if it does not yet)."""
-    if exercise not in LIBRARY_VERSIONS:
-        LIBRARY_VERSIONS[exercise] = EVALUATION_LIBRARY_VERSIONS[exercise]
-
-
-def forbid_evaluation_library(exercise, answer=None):
-    """:func:`forbid_library` for an exercise of notebook 8 (a context manager)."""
-    register_evaluation_exercise(exercise)
-    return forbid_library(exercise, answer)
-
-
-def guarded_evaluation_answer(answer, exercise):
-    """The student's ``answer`` wrapped so that calling the library's version of ``exercise`` fails.
-
-    Registers the exercise's library versions with the common guard when it
-    does not list them yet.
-    """
-    register_evaluation_exercise(exercise)
-    return guarded(answer, exercise)
-
 
 # --- Reading results --------------------------------------------------------------------
 

@@ -2,10 +2,10 @@
 
 References written plainly (loops over users, float64), independent of
 ``recsys_course.splits`` and ``recsys_course.keras_mf``; random cases; the
-weights of a student's model found by their shapes; the guard that gives no
-points to an answer calling the library's version of the exercise. Inlined
-into the hidden cells at release (see ``grader/inline_hidden_helpers.py``):
-top-level definitions only; Keras is imported inside functions.
+weights of a student's model found by their shapes. Inlined into the hidden
+cells at release (see ``grader/inline_hidden_helpers.py``): top-level
+definitions only; Keras is imported inside functions. The guard against the library's versions
+of the exercises is ``common.forbid_library`` (table ``common.LIBRARY_VERSIONS``).
 """
 
 import os
@@ -14,22 +14,6 @@ import tempfile
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-
-from .common import LIBRARY_VERSIONS, guarded
-
-# The library's versions of notebook 9's exercises (later notebooks build on them).
-KERAS_MF_LIBRARY_VERSIONS = {
-    "split_by_time": ("recsys_course.splits.split_by_time",),
-    "build_keras_mf": ("recsys_course.keras_mf.build_keras_mf",),
-}
-
-
-def guarded_keras_mf_answer(answer, exercise):
-    """The student's ``answer`` wrapped so that calling the library's version of ``exercise`` fails."""
-    if exercise not in LIBRARY_VERSIONS:
-        LIBRARY_VERSIONS[exercise] = KERAS_MF_LIBRARY_VERSIONS[exercise]
-    return guarded(answer, exercise)
-
 
 # --- split_by_time -------------------------------------------------------------------
 

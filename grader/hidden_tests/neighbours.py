@@ -1,10 +1,10 @@
 """Hidden-test helpers of notebook 11 (neighbourhoods and Spark).
 
 References written plainly (loops over movies and users, float64), independent of
-``recsys_course.neighbours``, small hand-made and random rating frames, and the
-guard that gives no points to an answer that calls the library's version of the
-exercise. Inlined into the hidden cells at release (see
-``grader/inline_hidden_helpers.py``): top-level definitions only.
+``recsys_course.neighbours``, small hand-made and random rating frames. Inlined
+into the hidden cells at release (see ``grader/inline_hidden_helpers.py``):
+top-level definitions only. The guard against the library's versions
+of the exercises is ``common.forbid_library`` (table ``common.LIBRARY_VERSIONS``).
 """
 
 import math
@@ -12,27 +12,6 @@ import math
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-
-from .common import LIBRARY_VERSIONS, guarded
-
-# The library's versions of notebook 11's exercises (the notebook's RMSE table uses them).
-NEIGHBOURS_LIBRARY_VERSIONS = {
-    "item_similarity": ("recsys_course.neighbours.item_similarity",),
-    # Every route of the library to a prediction (knn_predict, KnnPredictor) ends in _weighted_mean.
-    "knn_predict": ("recsys_course.neighbours.knn_predict", "recsys_course.neighbours._weighted_mean"),
-}
-
-
-def guarded_neighbours_answer(answer, exercise):
-    """The student's ``answer`` wrapped so that calling the library's version of ``exercise`` fails.
-
-    Registers the exercise's library versions with the common guard when it
-    does not list them yet.
-    """
-    if exercise not in LIBRARY_VERSIONS:
-        LIBRARY_VERSIONS[exercise] = NEIGHBOURS_LIBRARY_VERSIONS[exercise]
-    return guarded(answer, exercise)
-
 
 def ratings_frame(rows):
     """A ratings frame with the course's columns from ``(user_id, movie_id, rating)`` triples."""

@@ -1,35 +1,14 @@
 """Hidden-test helpers of notebook 10 (two towers: retrieval and ranking with features).
 
 References written plainly in float64 numpy, independent of
-``recsys_course.retrieval``, random cases, and the guard that gives no points
-to an answer that calls the library's version of the exercise. Inlined into
-the hidden cells at release (see ``grader/inline_hidden_helpers.py``):
-top-level definitions only.
+``recsys_course.retrieval``, and random cases. Inlined into the hidden cells
+at release (see ``grader/inline_hidden_helpers.py``): top-level definitions
+only. The guard against the library's versions
+of the exercises is ``common.forbid_library`` (table ``common.LIBRARY_VERSIONS``).
 """
 
 import numpy as np
 import tensorflow as tf
-
-from .common import LIBRARY_VERSIONS, guarded
-
-# The library's versions of notebook 10's exercises (the notebook trains and evaluates
-# with them). notebook 7's softmax_loss with labels 0..batch-1 is the in-batch loss, and
-# notebook 8's top_k_unseen on the score matrix is retrieve_top_k: handing the exercise
-# to either earns nothing either.
-TWO_TOWERS_LIBRARY_VERSIONS = {
-    "in_batch_softmax_loss": ("recsys_course.retrieval.in_batch_softmax_loss",
-                              "recsys_course.softmax.softmax_loss"),
-    "retrieve_top_k": ("recsys_course.retrieval.retrieve_top_k",
-                       "recsys_course.ranking_metrics.top_k_unseen"),
-}
-
-
-def guarded_two_towers_answer(answer, exercise):
-    """The student's ``answer`` wrapped so that calling the library's version of ``exercise`` fails."""
-    if exercise not in LIBRARY_VERSIONS:
-        LIBRARY_VERSIONS[exercise] = TWO_TOWERS_LIBRARY_VERSIONS[exercise]
-    return guarded(answer, exercise)
-
 
 # --- in_batch_softmax_loss ------------------------------------------------------------------
 
