@@ -15,7 +15,8 @@ Where the cases come from (details in :mod:`.cases`):
   gather, NumPy or TensorFlow, Keras losses...: full marks) and wrong answers
   a careless student would plausibly write (each loses exactly the test cells
   it names), and ``PENDING_CASES``, which wait for a change named in
-  :data:`PENDING` (switch them on there or with ``GRADING_CORPUS_PENDING``);
+  :data:`PENDING` (switch them on there or with ``GRADING_CORPUS_PENDING``),
+  and ``DRY_RUN_CASES``, more of the same that only the dry run checks;
 - ``grader_cases.py``: broken files and hostile code on notebooks 1-7, and
   the rest of the class of 20 (correct notebooks, some missing).
 

@@ -9,7 +9,8 @@ Sources of cases, in the order they take their students:
    starts with), found by its name: ``CASES`` (other correct routes, wrong
    answers and the test cells they lose) and ``PENDING_CASES`` (cases that
    wait for a change of the grader or the hidden tests, each naming its
-   switch in :data:`PENDING`);
+   switch in :data:`PENDING`); ``DRY_RUN_CASES`` (more of the same, which
+   only the dry run checks: real grading costs about 10 s a notebook);
 3. ``grader_cases.py``: the grader's own cases on notebooks 1-7 (broken
    files, hostile code) and the rest of the class of 20 students.
 
@@ -52,14 +53,15 @@ NOTEBOOK_TIMEOUT = 240
 MEMORY_MB = 2500
 
 # Pending cases, by the change each waits for. Switch one on here when that change has
-# landed, or for one run with GRADING_CORPUS_PENDING=name,name (or =all).
+# landed, or for one run with GRADING_CORPUS_PENDING=name,name (or =all). All three have
+# landed (the guard, values-first hidden tests, the allow-list sandbox).
 PENDING = {
     # hidden tests run the student's function under grader/hidden_tests' "forbid library" guard
-    "library_guard": False,
+    "library_guard": True,
     # structural points (shape, dtype, default argument) only together with right values
-    "values_before_structure": False,
+    "values_before_structure": True,
     # the kernel sees no older output folder, no other temporary folder and no network
-    "no_solutions_reachable": False,
+    "no_solutions_reachable": True,
 }
 
 
@@ -149,15 +151,19 @@ def answer_modules() -> dict[str, ModuleType]:
     return modules
 
 
-def own_cases(switches: set[str] | None = None) -> list[Case]:
-    """The cases of every answers module (pending ones whose switch is on), assignment set."""
+def own_cases(switches: set[str] | None = None, dry_run: bool = False) -> list[Case]:
+    """The cases of every answers module (pending ones whose switch is on), assignment set.
+
+    ``dry_run``: also each module's ``DRY_RUN_CASES`` (never graded by the real test).
+    """
     switches = pending_switches() if switches is None else switches
     found = []
     for assignment, module in sorted(answer_modules().items()):
         chosen = list(getattr(module, "CASES", []))
-        for case in getattr(module, "PENDING_CASES", []):
-            assert case.pending in PENDING, f"{module.__name__}: {case.what!r} needs pending= one of {sorted(PENDING)}"
-            if case.pending in switches:
+        extra = getattr(module, "DRY_RUN_CASES", []) if dry_run else []
+        for case in [*getattr(module, "PENDING_CASES", []), *extra]:
+            assert case.pending in (None, *PENDING), f"{module.__name__}: {case.what!r}: unknown pending="
+            if case.pending is None or case.pending in switches:
                 chosen.append(case)
         for case in chosen:
             assert case.assignment in (None, assignment), f"{module.__name__}: {case.what!r} is for {case.assignment}"

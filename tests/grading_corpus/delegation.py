@@ -6,11 +6,18 @@ calls, imports or wraps it must earn nothing for that exercise (CURRICULUM,
 Grading); :func:`delegations` writes such an answer in each of :data:`FORMS`,
 so that a module lists them in one line per exercise. :func:`constant` writes
 the ``return 0`` / ``return None`` answers, which must score 0 too.
+
+Cost: real grading takes, per notebook, only two forms (:func:`graded_forms`,
+rotating through :data:`FORMS` so that every form is graded on at least two
+notebooks of the course); :func:`delegation_cases` puts the other forms in the
+module's ``DRY_RUN_CASES``, which only the dry run checks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .cases import Case
 
 FORMS = ("call", "alias", "import_as", "attribute", "importlib", "wrapper", "partial", "lambda", "class_method")
 
@@ -76,3 +83,22 @@ def delegations(*exercises: Exercise) -> list[tuple[str, dict[str, str]]]:
 def constant(*exercises: Exercise, value: str) -> dict[str, str]:
     """Every exercise's function returns ``value`` (``"0"``, ``"None"``)."""
     return {e.solution_id: f"def {e.function}({e.params}):\n    return {value}\n" for e in exercises}
+
+
+def graded_forms(number: int) -> tuple[str, str]:
+    """The two forms real grading takes on notebook ``number`` (1, 2, ...): FORMS in turn, two by two."""
+    first = 2 * (number - 1)
+    return FORMS[first % len(FORMS)], FORMS[(first + 1) % len(FORMS)]
+
+
+def delegation_cases(number: int, *exercises: Exercise, what: str, lost: str = "*") -> tuple[list[Case], list[Case]]:
+    """``(graded, dry_run_only)``: one case per form, every exercise handed to the library in it.
+
+    ``graded`` holds the two forms of :func:`graded_forms` (for ``PENDING_CASES``), ``dry_run_only``
+    the others (for ``DRY_RUN_CASES``).
+    """
+    graded, dry_run_only = [], []
+    for form, answers in delegations(*exercises):
+        case = Case(answers, f"{what} ({form})", lost=lost, pending="library_guard")
+        (graded if form in graded_forms(number) else dry_run_only).append(case)
+    return graded, dry_run_only

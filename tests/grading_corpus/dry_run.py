@@ -4,7 +4,7 @@
 
 For each assignment: runs the reference notebook once on synthetic data in
 an IPython shell, then, for each case of its ``answers_NN.py`` that replaces
-answer cells (``CASES``, and ``PENDING_CASES`` whose switch is given), puts
+answer cells (``CASES``, ``DRY_RUN_CASES``, and the pending ones whose switch is given), puts
 back the namespace the reference left, runs the case's answer cells and
 every test cell, and compares the cells that fail with the cells the case
 says it loses. It is not the grader (no sandbox, no nbgrader, stderr does not
@@ -50,7 +50,7 @@ def dry_run(assignment: str, switches: set[str]) -> int:
     snapshot = dict(shell.user_ns)
     table = points(assignment)
     wrong = 0
-    chosen = [c for c in own_cases(switches) if c.assignment == assignment and isinstance(c.make, dict)]
+    chosen = [c for c in own_cases(switches, dry_run=True) if c.assignment == assignment and isinstance(c.make, dict)]
     assert assignment in answer_modules() or not chosen
     for case in chosen:
         shell.user_ns.clear()
