@@ -108,6 +108,17 @@ class _Progress:
             print(flush=True)
 
 
+def _require_function(what: str, value: object) -> None:
+    """Raise a clear error unless ``value`` is a zero-argument function (what the trainer calls)."""
+    if callable(value):
+        return
+    kind = type(value).__name__
+    raise TypeError(
+        f"CFModel's {what} must be a function that computes the value when called (the trainer calls "
+        f"it at every step, e.g. `lambda: sparse_mean_square_error(train, U, V)`), got a {kind}: "
+        "a value computed once cannot follow the variables as they train")
+
+
 class CFModel:
     """Embedding variables, a loss, and metrics, trained by gradient descent.
 
@@ -128,8 +139,17 @@ class CFModel:
     def __init__(self, embedding_vars: dict[str, tf.Variable], loss: Loss,
                  metrics: Sequence[Mapping[str, Loss]] = ()) -> None:
         self.embedding_vars = dict(embedding_vars)
+        # A value where a function belongs (the loss computed once, not a function that
+        # computes it) would otherwise fail only when training starts, far from the mistake.
+        _require_function("loss", loss)
         self.loss = loss
+        if isinstance(metrics, Mapping):
+            raise TypeError("metrics must be a list of dicts (one dict per chart panel), "
+                            f"e.g. [{{'train_error': ...}}], got one dict: {sorted(metrics)}")
         self.metrics = [dict(panel) for panel in metrics]
+        for panel in self.metrics:
+            for name, metric in panel.items():
+                _require_function(f"metric {name!r}", metric)
         names = [name for panel in self.metrics for name in panel]
         if len(names) != len(set(names)):
             raise ValueError(f"metric names must be unique across the dicts, got {names}")

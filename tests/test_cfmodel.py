@@ -403,3 +403,15 @@ def test_training_writes_nothing_to_stderr_and_few_lines_to_stdout(problem, capf
     out, err = capfd.readouterr()
     assert err == ""
     assert len(out.splitlines()) <= 11  # about every 10%, not a wall of prints
+
+
+def test_a_value_where_a_function_belongs_is_a_clear_error_at_build_time():
+    """Notebook 4's most common format mistake: the loss computed once instead of a function."""
+    U = tf.Variable(tf.ones((3, 2)))
+    loss_value = tf.reduce_sum(U)
+    with pytest.raises(TypeError, match="loss must be a function.*got a EagerTensor"):
+        CFModel({"user_id": U}, loss_value)
+    with pytest.raises(TypeError, match="metric 'train_error' must be a function"):
+        CFModel({"user_id": U}, lambda: tf.reduce_sum(U), [{"train_error": loss_value}])
+    with pytest.raises(TypeError, match="a list of dicts"):
+        CFModel({"user_id": U}, lambda: tf.reduce_sum(U), {"train_error": lambda: tf.reduce_sum(U)})

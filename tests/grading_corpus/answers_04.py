@@ -19,6 +19,8 @@ def build_model(ratings, embedding_dim=3, init_stddev=1.0):
 '''
 MODEL_FIXED_STDDEV = MODEL_LAMBDAS.replace("stddev=init_stddev", "stddev=1.0")
 MODEL_NO_HOLDOUT = MODEL_LAMBDAS.replace("train, test = split_dataframe(ratings)", "train, test = ratings, ratings")
+# The loss computed once, a tensor where CFModel needs a function: an error at build time (issue 12.6).
+MODEL_LOSS_VALUE = MODEL_LAMBDAS.replace('errors["train_error"], [errors]', 'observed_mse(a_train, U, V), [errors]')
 
 MODEL = Exercise("build_model", "ratings, embedding_dim=3, init_stddev=1.0",
                  "ratings, embedding_dim=embedding_dim, init_stddev=init_stddev",
@@ -32,6 +34,7 @@ CASES = [
     Case({SOLUTION: MODEL_FIXED_STDDEV}, "init_stddev ignored", student="s05", lost="build_model_hidden_init_stddev"),
     Case({SOLUTION: MODEL_NO_HOLDOUT}, "tests on the training ratings", student="s06",
          lost="build_model_hidden_test_error_held_out build_model_hidden_loss_on_train_ratings"),
+    Case({SOLUTION: MODEL_LOSS_VALUE}, "the loss computed once, not a function", lost="*"),
 ]
 
 # Real grading takes two forms of delegation here (delegation.graded_forms); the dry run all of them.
