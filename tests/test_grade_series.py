@@ -134,3 +134,15 @@ def test_a_second_run_grades_nothing_again(graded):
                         cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB)
     assert time.monotonic() - started < 60
     assert {(r["student"], r["assignment"]): r for r in again} == graded["results"]
+
+
+def test_answers_copied_from_the_library_are_flagged_for_review_and_nothing_else_is(graded):
+    """The review column names the library function an answer copies; no other notebook is flagged."""
+    wrong = []
+    for key, result in graded["results"].items():
+        case = graded["table"].get(key)
+        expected = [case.review] if case is not None and case.review else []
+        if result.get("review", []) != expected:
+            wrong.append(f"{key}: expected {expected}, got {result.get('review')}")
+    assert any(case.review for case in graded["table"].values()), "the corpus has no copied answer"
+    assert not wrong, "\n".join(wrong)

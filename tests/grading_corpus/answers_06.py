@@ -18,6 +18,19 @@ GRAVITY_SQUARED_MEAN = '''
 def gravity(U, V):
     return tf.square(tf.reduce_mean(tf.matmul(U, V, transpose_b=True)))
 '''
+# The library's own gravity, copied with other names: graded as usual, flagged for review.
+GRAVITY_COPIED = '''
+def _num_rows(embeddings):
+    return tf.cast(tf.shape(embeddings)[0], embeddings.dtype)
+
+
+def gravity(users, movies):
+    """Gravity (copied)."""
+    users, movies = tf.convert_to_tensor(users), tf.convert_to_tensor(movies)
+    a = tf.matmul(users, users, transpose_a=True)
+    b = tf.matmul(movies, movies, transpose_a=True)
+    return tf.reduce_sum(a * b) / (_num_rows(users) * _num_rows(movies))
+'''
 
 GRAVITY = Exercise("gravity", "U, V", "U, V", library=("recsys_course.regularization.gravity",
                                                       "recsys_course.regularization.gravity_naive"))
@@ -35,6 +48,8 @@ CASES = [
          lost="gravity_hidden_values gravity_hidden_mean_over_pairs gravity_hidden_gradient gravity_hidden_no_n_by_m_matrix"),
     Case({"gravity_solution": GRAVITY_SQUARED_MEAN}, "gravity as the square of a mean", student="s06",
          lost="gravity_hidden_values gravity_hidden_gradient gravity_hidden_no_n_by_m_matrix"),
+    Case({"gravity_solution": GRAVITY_COPIED}, "gravity copied from the library",
+         review="copied from recsys_course.regularization.gravity (gravity_solution)"),
 ]
 
 # Real grading takes two forms of delegation here (delegation.graded_forms); the dry run all of them.

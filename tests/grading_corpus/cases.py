@@ -91,6 +91,7 @@ class Case:
     file_name: str | None = None  # default: <assignment>.ipynb
     assignment: str | None = None  # set from the module's name for answers_NN.py
     pending: str | None = None  # for PENDING_CASES: the switch of PENDING it waits for
+    review: str = ""  # what the sheet's review column must say (an answer copied from the library)
 
     def file_bytes(self) -> bytes:
         if callable(self.make):
