@@ -85,7 +85,7 @@ SIMILARITY = Exercise("item_similarity", "ratings, num_movies", "ratings, num_mo
                       library=("recsys_course.neighbours.item_similarity",))
 KNN = Exercise("knn_predict", "similarity, train_ratings, user_id, movie_id, k=20",
                "similarity, train_ratings, user_id, movie_id, k=k",
-               library=("recsys_course.neighbours.knn_predict", "recsys_course.neighbours._weighted_mean"))
+               library=("recsys_course.neighbours.knn_predict",))
 ALL_SIM = ("item_similarity_visible_format item_similarity_hidden_values "
            "item_similarity_hidden_zero_vectors item_similarity_hidden_column_types")
 ALL_KNN = ("knn_predict_visible_format knn_predict_hidden_values knn_predict_hidden_neighbour_choice "
