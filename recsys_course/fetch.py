@@ -156,16 +156,25 @@ def _install_atomically(target: Path, build: Callable[[Path], dict]) -> dict:
         extra = build(staging)
         counts = _check_counts(staging, extra.get("source"))
         _write_manifest(staging, extra.pop("source"), counts, extra)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
-            os.replace(target, retired / target.name)
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        swap_in(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return read_manifest(target)
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Put the complete folder ``staging`` where ``target`` is, replacing any old copy.
+
+    Each step is a rename in the same folder, so at every moment ``target`` is
+    either the old copy or the new one, never half of either.
+    """
+    if target.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        os.replace(target, retired / target.name)
+        os.replace(staging, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, target)
 
 
 def _check_counts(folder: Path, source: str | None) -> dict[str, int]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from .data_home import data_home
-from .fetch import FetchError, FetchResult, SourceUnreachable, download_file
+from .fetch import FetchError, FetchResult, SourceUnreachable, download_file, swap_in
 
 ML25M_FOLDER = "ml-25m"
 ML25M_URL = "https://files.grouplens.org/datasets/movielens/ml-25m.zip"
@@ -139,13 +138,7 @@ def fetch_ml25m(dest: Path | str | None = None, *, zip_path: Path | str | None =
         (staging / MANIFEST).write_text(json.dumps(
             {"source": source, "zip_md5": zip_md5, "sizes": sizes, "url": url if source == "grouplens" else None},
             indent=1) + "\n")
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
-            os.replace(target, retired / target.name)
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        swap_in(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return FetchResult(target, source, ML25M_COUNTS, downloaded, False, time.perf_counter() - start)
