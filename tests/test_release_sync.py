@@ -288,12 +288,12 @@ def test_test_cells_do_not_end_in_a_value(assignment):
         grade_id = nbgrader_meta(cell)["grade_id"]
         for version, source in (("graded", cell.source), ("student", without_hidden_tests(cell.source))):
             body = parse(source, grade_id).body
-            if version == "student" and len(body) == 1 and is_docstring(body[0]):
-                continue  # a hidden-only test: students see its docstring, nothing is graded
+            # A hidden-only test too: its docstring alone would be an Out[] that
+            # `nbgrader validate` reads as partial credit and warns about.
             assert body and not shows_a_value(body[-1]), (
                 f"the {version} version of test cell {grade_id} ends in an expression whose value "
                 "nbgrader may read as partial credit (and students see as Out[]): end it with a "
-                "statement, e.g. an assert"
+                "statement, e.g. an assert (a hidden-only test: `pass` before ### BEGIN HIDDEN TESTS)"
             )
 
 
