@@ -113,10 +113,13 @@ def prepare_templates(assignments: list[str], out: Path) -> dict[str, Path]:
     return templates
 
 
-def run_job(job: GradeJob, key: str, results_dir: Path, timeout: float) -> dict:
-    """Run one worker process; its result, with the cache key, is saved atomically."""
-    target = results_dir / job.student / f"{job.assignment}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
+def grade_job(job: GradeJob, timeout: float) -> dict:
+    """Grade one notebook in a worker process of its own and return its result (a plain dict).
+
+    Touches no results folder: the worker writes only the feedback page, to
+    ``job.feedback_html``. Local runs (``--jobs``) call it in a thread, the
+    distributed mode (:mod:`grader.distributed`) on a Dask worker.
+    """
     with tempfile.TemporaryDirectory(prefix="job-") as scratch:
         job_file, result_file = Path(scratch) / "job.json", Path(scratch) / "result.json"
         job_file.write_text(json.dumps(asdict(job)))
@@ -132,11 +135,23 @@ def run_job(job: GradeJob, key: str, results_dir: Path, timeout: float) -> dict:
             result = _nothing_graded(job, GradeStatus.ERROR, f"the grading process failed: {error}")
     # The worker's own steps are in its timings; "process" adds its start-up and exit.
     result.setdefault("timings", {})["process"] = round(time.monotonic() - started, 3)
+    return result
+
+
+def save_result(result: dict, key: str, results_dir: Path) -> dict:
+    """Keep a result with its cache key, atomically: a crash never leaves half a result behind."""
     result["key"] = key
+    target = results_dir / result["student"] / f"{result['assignment']}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".json.part")
     partial.write_text(json.dumps(result, indent=1))
-    os.replace(partial, target)  # a crash never leaves half a result behind
+    os.replace(partial, target)
     return result
+
+
+def run_job(job: GradeJob, key: str, results_dir: Path, timeout: float) -> dict:
+    """Grade one notebook locally and save its result."""
+    return save_result(grade_job(job, timeout), key, results_dir)
 
 
 def _nothing_graded(job: GradeJob, status: GradeStatus, message: str) -> dict:
