@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTRAS = ("course", "test")
+EXTRAS = ("course", "grader", "test")
 PYTHON = "3.11"
 
 
