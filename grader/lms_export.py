@@ -213,10 +213,6 @@ def match_students(students: list[Graded], roster: Roster) -> dict[str, int]:
         else:
             ids = f", {roster.lms} id {' '.join(student.lms_ids)}" if student.lms_ids else ""
             missing.append(f"{student.student} ({student.name}{ids})")
-    taken: dict[int, list[str]] = {}
-    for student, index in matched.items():
-        taken.setdefault(index, []).append(student)
-    shared = [f"{roster_label(roster.rows[i], roster.lms)}: {', '.join(s)}" for i, s in taken.items() if len(s) > 1]
     problems = []
     if missing:
         problems.append(f"{len(missing)} graded student(s) not in the roster: {'; '.join(missing)}. "
@@ -225,11 +221,42 @@ def match_students(students: list[Graded], roster: Roster) -> dict[str, int]:
     if ambiguous:
         problems.append(f"{len(ambiguous)} graded student(s) match several roster rows: {' | '.join(ambiguous)}. "
                         "Grade with a --mapping CSV naming them by their LMS id")
-    if shared:
-        problems.append(f"roster rows claimed by several graded students: {' | '.join(shared)}")
     if problems:
         raise LmsExportError("\n".join(problems))
     return matched
+
+
+def merge_by_row(students: list[Graded], row_of: dict[str, int], roster: Roster) -> dict[int, Graded]:
+    """roster row -> its graded student. Several graded ids on one row are merged when their notebooks differ.
+
+    Moodle numbers a participant per assignment, so the intake can take one
+    student's notebooks from two assignments' downloads for two students
+    (``jane_smith_1002``, ``jane_smith_2417``); the roster row brings them
+    together. Two graded notebooks of the same assignment on one row are an error.
+    """
+    by_row: dict[int, list[Graded]] = {}
+    for student in students:
+        by_row.setdefault(row_of[student.student], []).append(student)
+    merged, clashes = {}, []
+    for index, group in by_row.items():
+        graded = [(a, s) for s in group for a, points in s.points.items() if points != ""]
+        twice = sorted({a for a, _ in graded if sum(1 for b, _ in graded if b == a) > 1})
+        if twice:
+            clashes.append(f"{roster_label(roster.rows[index], roster.lms)}: {', '.join(s.student for s in group)} "
+                           f"(each has {', '.join(twice)})")
+            continue
+        first = Graded(group[0].student, group[0].name, group[0].lms,
+                       sorted({i for s in group for i in s.lms_ids}), dict(group[0].points),
+                       dict(group[0].status), dict(group[0].message))
+        for assignment, student in graded:
+            first.points[assignment] = student.points[assignment]
+            first.status[assignment] = student.status[assignment]
+            first.message[assignment] = student.message[assignment]
+        merged[index] = first
+    if clashes:
+        raise LmsExportError(f"roster rows claimed by several graded students: {' | '.join(clashes)}. "
+                             "Grade with a --mapping CSV that tells them apart")
+    return merged
 
 
 # --- which column ---------------------------------------------------------------------------------
@@ -301,8 +328,7 @@ def export_grades(out: Path, lms: str, roster_path: Path, target: Path, *, assig
                 student.lms_ids = sorted(ids)
     roster = read_roster(roster_path, lms)
     column = choose_columns(assignments, roster, columns or {})
-    row_of = match_students(students, roster)
-    by_row = {index: next(s for s in students if s.student == student) for student, index in row_of.items()}
+    by_row = merge_by_row(students, match_students(students, roster), roster)
     warnings = []
 
     def value(student: Graded | None, assignment: str) -> str:

@@ -225,3 +225,21 @@ def test_the_command_writes_the_file_and_says_which_column_each_assignment_went_
     assert code == 0 and f"{NB3} -> Assignment: Measuring the error (Real)" in printed
     assert "2 graded of 3 enrolled students" in printed
     assert _read(out / "moodle-import.csv")[3] == ["John", "Doe", "john.doe@example.edu", "S003", "0"]
+
+
+def test_one_moodle_student_numbered_per_assignment_is_one_row_and_two_graded_copies_are_an_error(tmp_path):
+    """Moodle gives a participant another number in each assignment: the intake may keep two ids for one student."""
+    files = ["Jane Smith_1002_assignsubmission_file/03_measuring_error.ipynb",
+             "Jane Smith_2417_assignsubmission_file/04_matrix_factorization.ipynb"]
+    out = grading_output(tmp_path, files, {("jane_smith_1002", NB3): 6.5, ("jane_smith_2417", NB4): 1.0})
+    roster = _write_csv(tmp_path / "moodle-grades.csv", MOODLE_HEADER, MOODLE_ROWS)
+    export_grades(out, "moodle", roster, tmp_path / "m.csv")
+    assert _read(tmp_path / "m.csv")[1] == ["Jane", "Smith", "jane.smith@example.edu", "S001", "8.5", "2"]
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    files = ["Jane Smith_1002_assignsubmission_file/03_measuring_error.ipynb",
+             "Jane Smith_1005_assignsubmission_file/03_measuring_error.ipynb"]
+    out = grading_output(twice, files, {("jane_smith_1002", NB3): 6.5, ("jane_smith_1005", NB3): 1.0})
+    with pytest.raises(LmsExportError, match=r"Jane Smith <jane.smith@example.edu>: jane_smith_1002, "
+                                             r"jane_smith_1005 \(each has 03_measuring_error\)"):
+        export_grades(out, "moodle", roster, twice / "m.csv")
