@@ -38,5 +38,12 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
   cp requirements.lock "$stamp"
 fi
 
+# MathJax for the grader's feedback pages (grader/mathjax_offline.py): from the
+# npm registry, checked against its pinned sha512; a quick check once installed.
+# Only where the grader is (the student edition has no grader/).
+if [ -f grader/mathjax_offline.py ]; then
+  .venv/bin/python -m grader.mathjax_offline
+fi
+
 echo "==> MovieLens 100K"
 .venv/bin/python data_scripts/fetch_movielens.py
