@@ -1,0 +1,106 @@
+"""The exporter nbgrader's ``generate_feedback`` uses for the course's feedback pages.
+
+``grader/nbgrader_config.py`` sets ``GenerateFeedback.exporter_class`` to
+:class:`FeedbackExporter`, so ``grade`` (which runs nbgrader's converter,
+:mod:`grader.grade_one`) and an instructor's ``nbgrader generate_feedback``
+or the formgrader's "Generate feedback" button on a hub write the same page:
+nbgrader's feedback template (``grader/templates/recsys_feedback``) with
+
+- a summary naming each graded cell by exercise and behaviour and totalling
+  the points per exercise (:func:`grader.feedback.feedback_summary`);
+- MathJax inside the page (:mod:`grader.mathjax_offline`), so that formulas
+  typeset without a network, when the notebook has any.
+
+nbgrader's formgrader forces ``HTMLExporter.template_name = 'feedback'``
+when it generates feedback; this exporter sets its template itself, so that
+setting does not bring back nbgrader's page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from jinja2 import FileSystemLoader, PrefixLoader
+from nbconvert.exporters import HTMLExporter
+from nbformat import NotebookNode
+from traitlets import Enum
+
+from . import mathjax_offline
+from .feedback import feedback_summary, format_points
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "recsys_feedback"
+
+_log = logging.getLogger(__name__)
+
+# Markdown math as Jupyter reads it: $…$, $$…$$, \(…\), \[…\], \begin{…}.
+_MATH = re.compile(r"\$[^$\n]+\$|\$\$|\\\(|\\\[|\\begin\{")
+_MATH_OUTPUTS = ("text/latex", "text/markdown")
+
+
+def nbgrader_templates() -> str:
+    """The folder of nbgrader's own templates (its ``feedback`` template is our base)."""
+    import nbgrader
+
+    return str(Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates")
+
+
+def _bootstrap_css() -> str:
+    return str(Path(nbgrader_templates()).parent / "static" / "node_modules" / "bootstrap" / "dist" / "css")
+
+
+def has_math(notebook: NotebookNode) -> bool:
+    """Whether any markdown cell or output of ``notebook`` holds TeX for MathJax."""
+    for cell in notebook.cells:
+        source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+        if cell.cell_type == "markdown" and _MATH.search(source):
+            return True
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if any(kind in data for kind in _MATH_OUTPUTS):
+                return True
+    return False
+
+
+def inline_mathjax() -> str:
+    """The script with MathJax inside, or (with a warning) from its CDN when it cannot be installed."""
+    try:
+        return mathjax_offline.loader_html()
+    except (mathjax_offline.MathJaxError, OSError) as error:
+        _log.warning("feedback formulas will need a network: %s (run: python -m grader.mathjax_offline)", error)
+        return mathjax_offline.cdn_loader_html()
+
+
+class FeedbackExporter(HTMLExporter):
+    """HTMLExporter with the course's feedback template and its filters."""
+
+    mathjax = Enum(["inline", "cdn"], default_value="inline", help=(
+        "inline: MathJax inside each page with formulas (+0.96 MB a page, typesets offline, also when a "
+        "student downloads the page alone); cdn: MathJax 3 from its CDN (small pages, formulas need a "
+        "network).")).tag(config=True)
+
+    def __init__(self, config=None, **kw):
+        # Before HTMLExporter's constructor: it reads the template's conf.json
+        # (its template paths are fixed from then on).
+        kw.setdefault("template_name", TEMPLATE_NAME)
+        kw.setdefault("extra_template_basedirs", [str(TEMPLATES), nbgrader_templates()])
+        # Our template extends nbgrader's by the name nbgrader/feedback/index.html.j2;
+        # nbgrader's includes bootstrap.min.css, which GenerateFeedback finds for it
+        # (found here too, so that the exporter also works on its own).
+        kw.setdefault("extra_loaders", [PrefixLoader({"nbgrader": FileSystemLoader(nbgrader_templates())}),
+                                        FileSystemLoader(_bootstrap_css())])
+        super().__init__(config=config, **kw)
+
+    def default_filters(self):
+        yield from super().default_filters()
+        yield ("feedback_summary", feedback_summary)
+        yield ("format_points", format_points)
+        yield ("feedback_mathjax", self.mathjax_html)
+
+    def mathjax_html(self, notebook: NotebookNode) -> str:
+        """What the page's end gets: MathJax for its formulas, as ``mathjax`` says."""
+        if not has_math(notebook):
+            return ""
+        return inline_mathjax() if self.mathjax == "inline" else mathjax_offline.cdn_loader_html()
