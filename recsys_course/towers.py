@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from .retrieval import in_batch_softmax_loss, logq_correction
 from .softmax import movie_genre_lists
+from .training_progress import EpochProgress  # noqa: F401 -- for the notebooks: tw.EpochProgress
 
 # Age groups of MovieLens 1M (under 18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+).
 AGE_BOUNDARIES = (18.0, 25.0, 35.0, 45.0, 50.0, 56.0)

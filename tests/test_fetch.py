@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import io
 import os
+import re
 import shutil
 import socket
 import sys
@@ -274,3 +275,31 @@ def test_cli_needs_a_zip_path_exactly_with_zip(capsys):
         cli.parse_args(["--source", "zip"])
     with pytest.raises(SystemExit):
         cli.parse_args(["--source", "pypi", "x.zip"])
+
+
+def test_a_download_shows_bytes_percent_and_rate_then_each_step(grouplens, tmp_path, capsys):
+    fetch_movielens("grouplens", tmp_path, url=grouplens.url(), sha1=grouplens.sha1)
+    out = capsys.readouterr().out
+    assert out.startswith(f"Downloading MovieLens 100K from {grouplens.url()}\n")
+    size = len(grouplens.payload) / 1e6
+    assert f"100.0%  {size:.1f}/{size:.1f} MB" in out and "MB/s" in out
+    assert re.search(r"Extracting the \d+ files of ml-100k/ from ml-100k\.zip\.part \.\.\. \d+\.\d s\n", out)
+    assert "Checking the files (counts, formats) and moving them into" in out
+
+
+def test_the_progress_bar_redraws_a_few_times_a_second_not_per_block():
+    from recsys_course.fetch import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(10_000_000, "big.zip", interval=60, stream=stream)
+    for done in range(65_536, 10_000_000, 65_536):  # 152 blocks within a minute
+        bar.update(done)
+    bar.update(10_000_000)
+    drawn = stream.getvalue()
+    assert drawn.count("\r") == 2  # the first block, then the end: not 153 redraws
+    assert "100.0%  10.0/10.0 MB" in drawn and drawn.endswith(" MB/s\n")
+    unknown = io.StringIO()
+    bar = ProgressBar(None, "stream", stream=unknown)
+    bar.update(3_000_000)
+    bar.close(3_000_000)
+    assert unknown.getvalue().startswith("\rstream 3.0 MB") and unknown.getvalue().endswith("\n")

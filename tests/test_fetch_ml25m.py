@@ -112,3 +112,14 @@ def test_command_line(tmp_path, capsys):
     assert "MD5" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["--source", "grouplens", str(archive)])  # a zip path only with zip or ml-25m
+
+
+def test_the_fetch_says_each_step_checksum_and_extraction_with_a_bar(tmp_path, capsys):
+    archive = tmp_path / "ml-25m.zip"
+    md5 = fake_zip(archive)
+    ml25m.fetch_ml25m(tmp_path / "data", zip_path=archive, md5=md5)
+    out = capsys.readouterr().out
+    assert "Checking the MD5 of ml-25m.zip (0 MB) ..." in out
+    total = (len(RATINGS) + len(MOVIES) + len("a stand-in for GroupLens's zip")) / 1e6
+    assert "\rextracting 3 files of ml-25m.zip [" in out and f"100.0%  {total:.1f}/{total:.1f} MB" in out
+    assert out.endswith("\n")

@@ -223,3 +223,26 @@ def test_the_hidden_tests_helpers_read_the_library_model():
     check_mf_values(plain, NUM_USERS, NUM_MOVIES, DIM, seed=4, use_biases=False)
     with pytest.raises(AssertionError):  # a model with biases is not the model without
         mf_weight_roles(model, NUM_USERS, NUM_MOVIES, DIM, use_biases=False)
+
+
+def test_epoch_progress_redraws_one_line_per_run_on_stdout(capsys, monkeypatch):
+    """fit_keras_mf(progress=...) and the sweep: a line per run, rewritten after each epoch with a carriage return."""
+    monkeypatch.delenv("RECSYS_GRADER_GUARDED", raising=False)
+    train, valid = split(planted(seed=3))
+    keras_mf.sweep_keras_mf(train, valid, 40, 50, [2], [0.0, 1e-3], epochs=3, batch_size=128)
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = captured.out.split("\n")
+    assert len(lines) == 3 and lines[2] == ""  # one line per run
+    assert [line.count("\r") for line in lines[:2]] == [3, 3]  # one redraw per epoch
+    last = lines[1].rsplit("\r", 1)[1]
+    assert last.startswith("d=2, l2=0.001: epoch 3/3  loss ") and "val_rmse " in last and last.endswith(" s")
+    model = keras_mf.build_keras_mf(40, 50, 2)
+    keras_mf.compile_keras_mf(model, 0.01)
+    model.fit(keras_mf.ratings_dataset(train, 128), epochs=2, verbose=0,
+              callbacks=[keras_mf.EpochProgress("erased", keep=False)])
+    out = capsys.readouterr().out
+    assert out.startswith("\rerased: epoch 1/2") and out.endswith("\r") and "\n" not in out  # line erased
+    monkeypatch.setenv("RECSYS_GRADER_GUARDED", "1")  # the grader runs the notebook: nothing
+    keras_mf.fit_keras_mf(train, 40, 50, epochs=1, progress="quiet")
+    assert capsys.readouterr() == ("", "")
