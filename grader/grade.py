@@ -1,13 +1,15 @@
 """Grade a whole class from an LMS export with one command.
 
     grade SUBMISSIONS [--assignment 03_measuring_error ...] [--jobs 2] [--out grading-output]
+    grade SUBMISSIONS --scheduler tcp://HOST:PORT      # on the workers of a Dask cluster
 
 SUBMISSIONS is a zip or a folder as Canvas, Moodle or Blackboard export it,
 one folder per student, or anything with ``--mapping file.csv``
 (:mod:`grader.submissions`). Each notebook is repaired against its release
 (:mod:`grader.repair`) and autograded by real nbgrader with the source's
 hidden tests, in a process and a sandboxed kernel of its own
-(:mod:`grader.grade_one`). The output folder gets:
+(:mod:`grader.grade_one`), here (``--jobs``) or on Dask workers
+(``--scheduler``, :mod:`grader.distributed`). The output folder gets:
 
 - ``grades.csv``: one row per student: per notebook its points, maximum,
   status, message and review (answers copied from the library), and the
@@ -154,6 +156,14 @@ def run_job(job: GradeJob, key: str, results_dir: Path, timeout: float) -> dict:
     return save_result(grade_job(job, timeout), key, results_dir)
 
 
+def grade_here(queue: list[tuple[GradeJob, str]], results_dir: Path, timeout: float, jobs: int):
+    """Grade ``queue`` (jobs and cache keys) on this machine, ``jobs`` at a time; yield each saved result."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(run_job, job, key, results_dir, timeout) for job, key in queue]
+        for future in as_completed(futures):
+            yield future.result()
+
+
 def _nothing_graded(job: GradeJob, status: GradeStatus, message: str) -> dict:
     """The result of a worker that gave none: 0 on every graded cell, out of the notebook's maximum."""
     try:
@@ -221,13 +231,17 @@ def grade_class(submissions: Path, out: Path, *, assignments: list[str] | None =
           f"{len(intake.problems())} files not gradable (see problems.csv)", flush=True)
     progress = Progress(len(queue))
     timeout = settings.notebook_timeout + 300
-    with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-        futures = [pool.submit(run_job, job, key, results_dir, timeout) for job, key in queue]
-        for future in as_completed(futures):
-            result = future.result()
-            results.append(result)
-            points, top = sum(result["scores"].values()), sum(result["max_scores"].values())
-            progress.step(f"{result['student']} {result['assignment']}: {points:g}/{top:g} {result['status']}")
+    if settings.scheduler:
+        from .distributed import grade_on_cluster  # distributed is imported only when asked for
+
+        finished = grade_on_cluster(settings.scheduler, queue, timeout,
+                                    lambda result, key: save_result(result, key, results_dir))
+    else:
+        finished = grade_here(queue, results_dir, timeout, settings.jobs)
+    for result in finished:
+        results.append(result)
+        points, top = sum(result["scores"].values()), sum(result["max_scores"].values())
+        progress.step(f"{result['student']} {result['assignment']}: {points:g}/{top:g} {result['status']}")
     results.sort(key=lambda r: (r["student"], r["assignment"]))
     write_sheet(results, names, assignments, out / "grades.csv")
     print(f"grade sheet: {out / 'grades.csv'}\nfeedback: {feedback_dir}", flush=True)
@@ -241,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("grading-output"), help="output folder")
     defaults = GradingSettings()
     parser.add_argument("--jobs", type=int, default=defaults.jobs, help="notebooks graded at the same time")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="grade on the workers of this Dask scheduler instead of --jobs here")
     parser.add_argument("--mapping", type=Path, help="CSV with columns file,student[,assignment]")
     parser.add_argument("--data", type=Path, help="data folder for the kernels (default: the course's)")
     parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
@@ -253,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.submissions} does not exist")
     settings = GradingSettings(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                                memory_mb=args.memory_mb, jobs=args.jobs, data_dir=args.data,
-                               show_hidden_code=args.show_hidden_code)
+                               show_hidden_code=args.show_hidden_code, scheduler=args.scheduler)
     grade_class(args.submissions, args.out, assignments=args.assignment, mapping=args.mapping, settings=settings)
     return 0
 

@@ -25,6 +25,7 @@ class GradingSettings:
     jobs: int = 1  # notebooks graded at the same time
     data_dir: Path | None = None  # the kernels' RECSYS_COURSE_DATA (default: the course's data/)
     show_hidden_code: bool = False  # feedback shows hidden tests' code (default: verdicts only)
+    scheduler: str | None = None  # a Dask scheduler's address: grade on its workers instead of ``jobs`` here
 
     def with_(self, **changes) -> GradingSettings:
         """A copy with some values changed (None values are ignored: "not given")."""
@@ -39,6 +40,6 @@ class GradingSettings:
         return str(Path(self.data_dir or os.environ.get("RECSYS_COURSE_DATA") or REPO_ROOT / "data").resolve())
 
     def fingerprint(self) -> str:
-        """The settings a grade depends on (part of each result's cache key); ``jobs`` is not one."""
+        """The settings a grade depends on (part of each result's cache key); ``jobs`` and ``scheduler`` are not."""
         return json.dumps([self.cell_timeout, self.notebook_timeout, self.memory_mb, self.show_hidden_code,
                            self.resolved_data_dir()])

@@ -60,6 +60,8 @@ class GradeStatus(_Text):
     MEMORY_LIMIT = "memory_limit"
     TAMPERING_DETECTED = "tampering_detected"
     ERROR = "error"
+    # --scheduler only: every Dask worker that took this notebook died (KilledWorker); not cached
+    WORKER_LOST = "worker_lost"
     NOT_SUBMITTED = "not_submitted"  # the sheet's word for a notebook nobody handed in
 
 
