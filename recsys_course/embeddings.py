@@ -306,6 +306,50 @@ def user_recommendations(model_or_embeddings, movies: pd.DataFrame, ratings: pd.
     return _ranked_table(scores, movies, k, measure, rating_counts(movies, ratings), allowed)
 
 
+def compare_recommendations(models: Mapping[str, Any], movies: pd.DataFrame, ratings: pd.DataFrame,
+                            user_id: int, measure: str = DOT, k: int = 10) -> pd.DataFrame:
+    """One user's top ``k`` (rated movies left out) under several models, a column per model.
+
+    Each cell is ``'title [number of ratings]'``; ``attrs['rating_counts']``
+    holds the counts as a ``[k, number of models]`` table, for medians and shares.
+    """
+    columns, counts = {}, {}
+    for label, model in models.items():
+        table = user_recommendations(model, movies, ratings, user_id, measure=measure, k=k)
+        columns[label] = (table["title"].astype(str) + " [" + table["rating_count"].astype(str) + "]").to_numpy()
+        counts[label] = table["rating_count"].to_numpy()
+    index = pd.RangeIndex(1, k + 1, name="rank")
+    result = pd.DataFrame(columns, index=index)
+    result.attrs["rating_counts"] = pd.DataFrame(counts, index=index)
+    return result
+
+
+def recommendation_popularity(models: Mapping[str, Any], ratings: pd.DataFrame, k: int = 10,
+                              rare_below: int = 20) -> pd.DataFrame:
+    """How often the movies each model recommends were rated, over every user's top ``k``.
+
+    Each user's top ``k`` are the movies with the highest dot product among
+    those they have not rated in ``ratings``. Returns one column per model:
+    the median number of ratings of a recommended movie, the share of
+    recommendations with fewer than ``rare_below`` ratings, and the number
+    of distinct movies recommended to anyone.
+    """
+    from .ranking_metrics import top_k_unseen
+
+    result = {}
+    for label, model in models.items():
+        users, items = user_embedding_matrix(model), movie_embedding_matrix(model)
+        seen = np.zeros((len(users), len(items)), bool)
+        seen[ratings["user_id"].to_numpy(), ratings["movie_id"].to_numpy()] = True
+        top = top_k_unseen(users @ items.T, seen, k)
+        top = top[top >= 0]
+        counts = np.bincount(ratings["movie_id"].to_numpy(), minlength=len(items))[top]
+        result[label] = {"median ratings of a recommended movie": float(np.median(counts)),
+                         f"share with fewer than {rare_below} ratings": float(np.mean(counts < rare_below)),
+                         "distinct movies recommended": float(len(np.unique(top)))}
+    return pd.DataFrame(result)
+
+
 # --- Norms ----------------------------------------------------------------------
 
 def expected_norm(init_stddev: float, embedding_dim: int) -> float:
@@ -395,40 +439,81 @@ def _genre_key(movies: pd.DataFrame) -> np.ndarray:
                      for row in flags], dtype=object)
 
 
+RATING_COUNT_BUCKETS = (0, 5, 20, 100, np.inf)
+RATING_COUNT_BUCKET_NAMES = ("1-5", "6-20", "21-100", "over 100")
+
+
+def rating_count_buckets(counts) -> pd.Categorical:
+    """Each count's bucket among 1-5, 6-20, 21-100, over 100 ratings (NaN for 0).
+
+    The buckets of notebooks 5 and 6 (norm tables, t-SNE colours).
+    """
+    return pd.cut(np.asarray(counts), list(RATING_COUNT_BUCKETS), labels=list(RATING_COUNT_BUCKET_NAMES))
+
+
+def _stratified_sample(counts: np.ndarray, num_movies: int, seed: int) -> np.ndarray:
+    """Positions of ``num_movies`` movies, about as many from each rating-count bucket.
+
+    Buckets are those of :func:`rating_count_buckets` (unrated movies form one
+    more); a bucket smaller than its share is taken whole and the rest is
+    shared among the others. Seeded; positions come back sorted.
+    """
+    buckets = np.asarray(rating_count_buckets(counts).codes)  # -1: unrated
+    groups = [np.flatnonzero(buckets == code) for code in np.unique(buckets)]
+    groups.sort(key=len)
+    rng = np.random.default_rng(seed)
+    chosen, left = [], int(num_movies)
+    for number, group in enumerate(groups):
+        share = left // (len(groups) - number)
+        take = min(len(group), share)
+        chosen.append(rng.choice(group, size=take, replace=False))
+        left -= take
+    return np.sort(np.concatenate(chosen))
+
+
 def tsne_movie_embeddings(embeddings, movies: pd.DataFrame, ratings: pd.DataFrame | None = None,
                           *, num_movies: int | None = 500, perplexity: float = 30.0,
                           max_iter: int = 500, metric: str = "euclidean",
-                          seed: int = 0) -> pd.DataFrame:
+                          sample: str = "most_rated", seed: int = 0) -> pd.DataFrame:
     """Project movie embeddings to 2-D with t-SNE (scikit-learn).
 
-    To stay fast (a few seconds on two cores), only the ``num_movies`` most
-    rated movies are projected (all of them when ``ratings`` is None or
-    ``num_movies`` is None), starting from their PCA projection
-    (``init='pca'``) with ``max_iter`` iterations (scikit-learn's default is
-    1000; it calls the argument ``max_iter`` since 1.5, ``n_iter`` before).
-    Rarely rated movies have embeddings that are mostly their random start,
-    so leaving them out also makes the picture clearer.
+    t-SNE starts from the PCA projection (``init='pca'``) and runs ``max_iter``
+    iterations (scikit-learn's default is 1000; it calls the argument
+    ``max_iter`` since 1.5, ``n_iter`` before). All 1,682 movies of MovieLens
+    100K take about 4 s of CPU time (``num_movies=None``). With ``num_movies``
+    only that many are projected, chosen by ``sample``:
+
+    - ``'most_rated'``: the most rated movies. Their embeddings are shaped by
+      many ratings, but the map then hides the rarely rated movies, whose
+      embeddings are mostly their random start: the noise one may want to see.
+    - ``'stratified'``: about as many movies from each rating-count bucket
+      (1-5, 6-20, 21-100, over 100 ratings; :func:`rating_count_buckets`),
+      drawn with ``seed``, so that rare and popular movies are both on the map.
 
     Args:
         embeddings: a CFModel, a dict of embeddings, or the movie matrix.
         movies: the movies table (``movie_id``, ``title``, ``genre``, flags).
-        ratings: to rank movies by number of ratings.
-        num_movies: how many of the most rated movies to project.
+        ratings: to count each movie's ratings (for the sample and the chart).
+        num_movies: how many movies to project; None (or ``ratings`` None): all.
         perplexity: t-SNE's perplexity, lowered for small sets (below a
             third of the number of movies).
         max_iter: t-SNE iterations (at least 250).
-        metric: distance between embeddings: 'euclidean', or 'cosine' to
-            compare directions only.
-        seed: t-SNE's random state.
+        metric: distance between embeddings: 'euclidean', or 'cosine'
+            (1 - cosine similarity), which compares directions only, as the
+            cosine score does.
+        sample: ``'most_rated'`` or ``'stratified'`` (above).
+        seed: t-SNE's random state, and the stratified draw's seed.
 
     Returns:
         One row per projected movie: ``movie_id``, ``title``, ``genre``,
         ``all_genres``, ``genre_key``, ``rating_count``, ``x``, ``y``; its
-        ``attrs['seconds']`` is the time t-SNE took.
+        ``attrs`` hold ``seconds`` (the time t-SNE took) and ``metric``.
     """
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
+    if sample not in ("most_rated", "stratified"):
+        raise ValueError(f"unknown sample {sample!r}: use 'most_rated' or 'stratified'")
     items = movie_embedding_matrix(embeddings)
     table = movies[["movie_id", "title"]].copy()
     table["genre"] = movies["genre"].to_numpy() if "genre" in movies else "Other"
@@ -437,8 +522,11 @@ def tsne_movie_embeddings(embeddings, movies: pd.DataFrame, ratings: pd.DataFram
     if ratings is not None:
         table["rating_count"] = rating_counts(movies, ratings).to_numpy()
         if num_movies is not None and num_movies < len(table):
-            table = table.sort_values(["rating_count", "movie_id"], ascending=[False, True],
-                                      kind="stable").head(num_movies)
+            if sample == "most_rated":
+                table = table.sort_values(["rating_count", "movie_id"], ascending=[False, True],
+                                          kind="stable").head(num_movies)
+            else:
+                table = table.iloc[_stratified_sample(table["rating_count"].to_numpy(), num_movies, seed)]
     else:
         table["rating_count"] = 0
     if len(table) < 3:
@@ -454,21 +542,58 @@ def tsne_movie_embeddings(embeddings, movies: pd.DataFrame, ratings: pd.DataFram
     table["x"], table["y"] = points[:, 0], points[:, 1]
     table = table.reset_index(drop=True)
     table.attrs["seconds"] = time.perf_counter() - start
+    table.attrs["metric"] = metric
     return table
 
 
-def tsne_chart(projections, title: str | None = None) -> alt.TopLevelMixin:
-    """Scatter of t-SNE projections coloured by genre, with a genre selector.
+def tsne_neighbour_mix(projection: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """Who sits next to whom on a t-SNE map, by number of ratings.
+
+    For the movies of each rating-count bucket (rows), the share of their
+    ``k`` nearest neighbours *on the map* that fall in each bucket (columns
+    add up to 1 per row), the share of all mapped movies in each bucket (row
+    ``'all movies'``), and each bucket's median distance from the map's centre
+    relative to the median over all movies (column ``'distance from centre'``).
+    """
+    points = projection[["x", "y"]].to_numpy(np.float64)
+    buckets = rating_count_buckets(projection["rating_count"]).astype(object)
+    buckets = np.where(pd.isna(buckets), "unrated", buckets).astype(str)
+    names = [name for name in (*RATING_COUNT_BUCKET_NAMES, "unrated") if name in set(buckets)]
+    squared = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=-1)
+    np.fill_diagonal(squared, np.inf)
+    nearest = np.argsort(squared, axis=1, kind="stable")[:, :min(k, len(points) - 1)]
+    neighbour_buckets = buckets[nearest]
+    radius = np.linalg.norm(points - np.median(points, axis=0), axis=1)
+    rows = {}
+    for name in names:
+        mine = neighbour_buckets[buckets == name]
+        rows[name] = {**{column: float(np.mean(mine == column)) for column in names},
+                      "distance from centre": float(np.median(radius[buckets == name]) / np.median(radius))}
+    rows["all movies"] = {**{column: float(np.mean(buckets == column)) for column in names},
+                          "distance from centre": 1.0}
+    table = pd.DataFrame(rows).T
+    table.index.name = "movies with"
+    return table
+
+
+def tsne_chart(projections, title: str | None = None, color: str = "genre") -> alt.TopLevelMixin:
+    """Scatter of t-SNE projections, coloured by genre or by number of ratings.
 
     Args:
         projections: a table from :func:`tsne_movie_embeddings`, or
             ``{label: table}`` for several models side by side.
         title: the chart's title (one table only; with a dict, the labels).
+        color: ``'genre'``: the movie's ``genre`` (one of its genres, drawn
+            at random); ``'rating_count'``: its rating-count bucket (1-5,
+            6-20, 21-100, over 100 ratings: the rarely rated ones in warm
+            colours), each point sized by its number of ratings. Click a
+            bucket in the legend to show that bucket alone (shift-click: several).
 
-    Colour is the movie's ``genre`` (one of its genres, drawn at random).
     The dropdown under the chart highlights the movies that have a genre
     among *any* of theirs; hover for the title; zoom and pan with the mouse.
     """
+    if color not in ("genre", "rating_count"):
+        raise ValueError(f"unknown color {color!r}: use 'genre' or 'rating_count'")
     if isinstance(projections, pd.DataFrame):
         projections = {title or "t-SNE of the movie embeddings": projections}
     from .movielens import MOVIE_GENRES
@@ -477,20 +602,39 @@ def tsne_chart(projections, title: str | None = None) -> alt.TopLevelMixin:
     choice = alt.param(name="highlight_genre", value="All",
                        bind=alt.binding_select(options=["All", *genres], name="Highlight genre: "))
     has_genre = "highlight_genre == 'All' || indexof(datum.genre_key, '|' + highlight_genre + '|') >= 0"
+    bucket_names = [*RATING_COUNT_BUCKET_NAMES, "unrated"]
+    buckets = (alt.selection_point(name="count_bucket_pick", fields=["ratings"], bind="legend")
+               if color == "rating_count" else None)
+    # Shown in colour: the movie has the chosen genre and (with the count legend) its bucket is picked.
+    shown = (has_genre if buckets is None
+             else alt.LogicalAndPredicate(**{"and": [has_genre, {"param": buckets.name}]}))
     panels = []
     for number, (label, table) in enumerate(projections.items()):
         data = table[["movie_id", "title", "genre", "all_genres", "genre_key", "rating_count", "x", "y"]].copy()
         data[["x", "y"]] = data[["x", "y"]].round(2)
-        panels.append(
-            alt.Chart(data, title=label).mark_circle()
-            .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
-                    color=alt.when(has_genre).then(alt.Color("genre:N", title="Genre"))
-                    .otherwise(alt.value("lightgray")),
-                    opacity=alt.when(has_genre).then(alt.value(0.85)).otherwise(alt.value(0.25)),
-                    tooltip=["title:N", alt.Tooltip("all_genres:N", title="genres"), "rating_count:Q"])
-            .properties(width=340 if len(projections) > 1 else 520,
-                        height=320 if len(projections) > 1 else 420)
-            .interactive(name=f"tsne_zoom{number}"))
+        if color == "genre":
+            colour = alt.Color("genre:N", title="Genre")
+            size = alt.value(30)
+        else:
+            data["ratings"] = rating_count_buckets(data["rating_count"]).astype(object)
+            data["ratings"] = data["ratings"].where(data["ratings"].notna(), "unrated").astype(str)
+            colour = alt.Color("ratings:N", title="Number of ratings", sort=bucket_names,
+                               scale=alt.Scale(domain=bucket_names,
+                                               range=["#d7301f", "#fc8d59", "#74add1", "#313695", "#999999"]))
+            size = alt.Size("rating_count:Q", title="Ratings", scale=alt.Scale(type="sqrt", range=[12, 160]),
+                            legend=None)
+        panel = (alt.Chart(data, title=label).mark_circle()
+                 .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
+                         color=alt.when(shown).then(colour).otherwise(alt.value("lightgray")),
+                         size=size,
+                         opacity=alt.when(shown).then(alt.value(0.85)).otherwise(alt.value(0.2)),
+                         tooltip=["title:N", alt.Tooltip("all_genres:N", title="genres"), "rating_count:Q"])
+                 .properties(width=340 if len(projections) > 1 else 520,
+                             height=320 if len(projections) > 1 else 420)
+                 .interactive(name=f"tsne_zoom{number}"))
+        if buckets is not None and number == 0:
+            panel = panel.add_params(buckets)
+        panels.append(panel)
     chart = panels[0] if len(panels) == 1 else alt.hconcat(*panels)
     return chart.add_params(choice)
 

@@ -23,6 +23,11 @@ notebooks use to build a regularized model.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import time
+
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 
@@ -133,3 +138,82 @@ def build_regularized_model(ratings: pd.DataFrame | None = None, embedding_dim: 
                    [{"train_error": train_error, "test_error": test_error},
                     {"observed_loss": train_error, "regularization_loss": regularization_loss,
                      "gravity_loss": gravity_loss}])
+
+
+# --- Choosing the weights on a validation part -------------------------------------------
+
+def ranking_recall(model_or_embeddings, seen_ratings: pd.DataFrame, heldout_ratings: pd.DataFrame,
+                   k: int = 10) -> float:
+    """Mean recall@k of every user's top ``k`` unseen movies by predicted rating.
+
+    The protocol of notebook 8, in one call: each user's candidates are the
+    movies not in ``seen_ratings``; the relevant ones are those the user rated
+    4 or more in ``heldout_ratings``; the mean skips users without any.
+    """
+    from . import evaluation, ranking_metrics
+
+    embeddings = getattr(model_or_embeddings, "embeddings", model_or_embeddings)
+    U, V = (np.asarray(embeddings[name], np.float64) for name in ("user_id", "movie_id"))
+    seen = evaluation.seen_matrix(seen_ratings, len(U), len(V))
+    top = ranking_metrics.top_k_unseen(U @ V.T, seen, k)
+    relevant = evaluation.relevant_matrix(heldout_ratings, len(U), len(V))
+    recall = ranking_metrics.ranking_metrics(top, relevant, k)["recall"]
+    return float(np.nanmean(recall)) if np.isfinite(recall).any() else float("nan")
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Swallow what the trainer prints or displays (its progress line)."""
+    try:
+        from IPython import get_ipython
+        from IPython.utils.capture import capture_output
+    except ImportError:
+        get_ipython = None
+    with contextlib.redirect_stdout(io.StringIO()):
+        if get_ipython is not None and get_ipython() is not None:
+            with capture_output(stdout=True, stderr=False, display=True):
+                yield
+        else:
+            yield
+
+
+def validation_grid(fit_ratings: pd.DataFrame, validation_ratings: pd.DataFrame, *,
+                    num_users: int, num_movies: int, regularization_coeffs=(0.1, 0.3, 1.0),
+                    gravity_coeffs=(1.0, 3.0, 10.0), checkpoints=(250, 500),
+                    embedding_dim: int = 35, init_stddev: float = 0.05,
+                    learning_rate: float = 20.0, k: int = 10, init_seed: int = 0) -> pd.DataFrame:
+    """Train one regularized model per pair of weights and score it on a validation part.
+
+    Each model trains on ``fit_ratings`` (gradient descent, ``learning_rate``)
+    and is scored after each number of steps in ``checkpoints`` (training
+    continues from one checkpoint to the next): the observed MSE on
+    ``validation_ratings`` and :func:`ranking_recall` at ``k`` (candidates:
+    the movies a user has no rating of in ``fit_ratings``; relevant: their
+    validation ratings of 4 or more). Every model starts from the same
+    initial embeddings (``init_seed``).
+
+    Returns:
+        One row per (``regularization_coeff``, ``gravity_coeff``,
+        ``iterations``): ``validation_mse``, ``validation_recall`` and
+        ``seconds`` (training time so far); ``attrs['seconds']`` is the total.
+    """
+    rows, start = [], time.perf_counter()
+    for regularization_coeff in regularization_coeffs:
+        for gravity_coeff in gravity_coeffs:
+            model = build_regularized_model(
+                embedding_dim=embedding_dim, regularization_coeff=regularization_coeff,
+                gravity_coeff=gravity_coeff, init_stddev=init_stddev, num_users=num_users,
+                num_movies=num_movies, train_ratings=fit_ratings, test_ratings=validation_ratings,
+                init_seed=init_seed)
+            model_start = time.perf_counter()
+            for iterations in sorted(checkpoints):
+                with _quiet():  # one progress line per model would crowd the notebook
+                    results = model.train(num_iterations=iterations - model.iteration,
+                                          learning_rate=learning_rate, plot_results=False)
+                rows.append({"regularization_coeff": regularization_coeff, "gravity_coeff": gravity_coeff,
+                             "iterations": iterations, "validation_mse": results["test_error"],
+                             "validation_recall": ranking_recall(model, fit_ratings, validation_ratings, k),
+                             "seconds": time.perf_counter() - model_start})
+    table = pd.DataFrame(rows)
+    table.attrs["seconds"] = time.perf_counter() - start
+    return table

@@ -209,6 +209,67 @@ def test_tsne_projects_the_most_rated_movies(tables, embeddings):
     assert "highlight_genre" in [param["name"] for param in spec["params"]]
 
 
+def test_stratified_sample_takes_every_bucket():
+    counts = np.array([1] * 50 + [10] * 50 + [50] * 50 + [500] * 5 + [0] * 3)
+    chosen = emb._stratified_sample(counts, 40, seed=0)
+    assert len(chosen) == 40 and len(set(chosen)) == 40 and list(chosen) == sorted(chosen)
+    picked = counts[chosen]
+    assert (picked == 500).sum() == 5 and (picked == 0).sum() == 3  # small buckets whole
+    assert all(abs((picked == value).sum() - 32 / 3) <= 1 for value in (1, 10, 50))  # the rest shared
+    np.testing.assert_array_equal(chosen, emb._stratified_sample(counts, 40, seed=0))  # seeded
+
+
+def test_tsne_cosine_stratified_and_count_colours(tables, embeddings):
+    movies, ratings = tables
+    table = emb.tsne_movie_embeddings(embeddings, movies, ratings, num_movies=12, sample="stratified",
+                                      metric="cosine", max_iter=250)
+    assert len(table) == 12 and table.attrs["metric"] == "cosine"
+    everything = emb.tsne_movie_embeddings(embeddings, movies, ratings, num_movies=None, max_iter=250)
+    assert len(everything) == NUM_MOVIES
+    with pytest.raises(ValueError, match="sample"):
+        emb.tsne_movie_embeddings(embeddings, movies, ratings, sample="random")
+    spec = emb.tsne_chart({"a": table, "b": everything}, color="rating_count").to_dict()
+    names = [param["name"] for param in spec["params"]]
+    assert "highlight_genre" in names and "count_bucket_pick" in names
+    assert spec["hconcat"][0]["encoding"]["color"]["condition"]["field"] == "ratings"
+    with pytest.raises(ValueError, match="color"):
+        emb.tsne_chart(table, color="norm")
+
+
+def test_tsne_neighbour_mix_reads_the_map():
+    # Two far groups on the map: popular movies at the centre, rare ones on a ring around them.
+    angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    inner = np.c_[0.1 * np.cos(angles), 0.1 * np.sin(angles)]
+    outer = np.c_[10 * np.cos(angles), 10 * np.sin(angles)]
+    projection = pd.DataFrame({"x": np.r_[inner[:, 0], outer[:, 0]], "y": np.r_[inner[:, 1], outer[:, 1]],
+                               "rating_count": [300] * 20 + [2] * 20})
+    mix = emb.tsne_neighbour_mix(projection, k=5)
+    assert list(mix.columns) == ["1-5", "over 100", "distance from centre"]
+    assert mix.loc["over 100", "over 100"] == 1.0 and mix.loc["1-5", "1-5"] == 1.0
+    assert mix.loc["all movies", "1-5"] == 0.5
+    assert mix.loc["over 100", "distance from centre"] < 0.1 < 1.0 < mix.loc["1-5", "distance from centre"]
+
+
+def test_compare_recommendations_and_their_popularity(tables, embeddings):
+    movies, ratings = tables
+    other = {"user_id": embeddings["user_id"], "movie_id": -embeddings["movie_id"]}
+    table = emb.compare_recommendations({"a": embeddings, "b": other}, movies, ratings, user_id=2, k=4)
+    assert list(table.columns) == ["a", "b"] and len(table) == 4
+    expected = emb.user_recommendations(embeddings, movies, ratings, 2, k=4)
+    assert table["a"].iloc[0] == f"{expected['title'].iloc[0]} [{expected['rating_count'].iloc[0]}]"
+    np.testing.assert_array_equal(table.attrs["rating_counts"]["a"], expected["rating_count"])
+    popularity = emb.recommendation_popularity({"a": embeddings}, ratings, k=3, rare_below=5)
+    scores = embeddings["user_id"].astype(np.float64) @ embeddings["movie_id"].T.astype(np.float64)
+    seen = np.zeros(scores.shape, bool)
+    seen[ratings["user_id"], ratings["movie_id"]] = True
+    top = np.argsort(np.where(seen, np.inf, -scores), axis=1, kind="stable")[:, :3]
+    counts = np.bincount(ratings["movie_id"], minlength=NUM_MOVIES)[top]
+    column = popularity["a"]
+    assert column["median ratings of a recommended movie"] == np.median(counts)
+    assert column["share with fewer than 5 ratings"] == pytest.approx(np.mean(counts < 5))
+    assert column["distinct movies recommended"] == len(np.unique(top))
+
+
 def test_genre_key_keeps_hyphenated_genres_whole():
     movies = pd.DataFrame({"genre": ["Film-Noir"], **{g: [int(g in ("Film-Noir", "Sci-Fi"))] for g in MOVIE_GENRES}})
     assert emb._genre_key(movies)[0] == "|Film-Noir|Sci-Fi|"
