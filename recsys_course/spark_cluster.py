@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from .java_runtime import use_java
+from .progress import step
 
 HOST = "127.0.0.1"
 
@@ -97,26 +98,27 @@ def standalone_cluster(workers: int = 1, cores: int = 1, memory: str = "1g", tim
     processes = []
     master_log = folder / "master.log"
     try:
-        with open(master_log, "w") as log:
-            processes.append(subprocess.Popen(
-                [spark_class, "org.apache.spark.deploy.master.Master", "--host", HOST, "--port", str(port),
-                 "--webui-port", str(_free_port())],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True))
-        _wait_for_port(port, processes[0], timeout, master_log)
-        for index in range(workers):
-            worker_log = folder / f"worker-{index}.log"
-            with open(worker_log, "w") as log:
+        with step(f"Spark: starting a standalone master and {workers} worker(s) on {HOST} (logs in {folder})"):
+            with open(master_log, "w") as log:
                 processes.append(subprocess.Popen(
-                    [spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", HOST,
-                     "--cores", str(cores), "--memory", memory, "--webui-port", str(_free_port()),
-                     "--work-dir", str(folder / "work")],
-                    env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True))
-        deadline = time.monotonic() + timeout
-        while _registered_workers(master_log) < workers:
-            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                raise RuntimeError(f"the workers did not register with the master; see the logs in {folder}")
-            time.sleep(0.3)
+                    [spark_class, "org.apache.spark.deploy.master.Master", "--host", HOST, "--port", str(port),
+                     "--webui-port", str(_free_port())],
+                    env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True))
+            _wait_for_port(port, processes[0], timeout, master_log)
+            for index in range(workers):
+                worker_log = folder / f"worker-{index}.log"
+                with open(worker_log, "w") as log:
+                    processes.append(subprocess.Popen(
+                        [spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", HOST,
+                         "--cores", str(cores), "--memory", memory, "--webui-port", str(_free_port()),
+                         "--work-dir", str(folder / "work")],
+                        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        start_new_session=True))
+            deadline = time.monotonic() + timeout
+            while _registered_workers(master_log) < workers:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                    raise RuntimeError(f"the workers did not register with the master; see the logs in {folder}")
+                time.sleep(0.3)
         yield master_url
     finally:
         for process in reversed(processes):

@@ -214,3 +214,9 @@ def test_implicit_als_and_time_against_size_in_local_mode(monkeypatch, capfd):
         spark.stop()
     captured = capfd.readouterr()
     assert "WARN" not in captured.err and "Traceback" not in captured.err, captured.err[-2000:]
+    # Each long step said what it did and how long it took, on stdout (Spark's own bar stays off).
+    for line in ("Spark: starting on local[2] (its log: ", "Spark ALS (implicit, rank 4, 3 iterations) on 5,000 ratings ... ",
+                 "Spark ALS (explicit, rank 3, 2 iterations) on 3,000 ratings ... ",
+                 f"Spark: reading {csv.name} (0 MB) and counting users and movies ... "):
+        assert line in captured.out, captured.out
+    assert "[Stage" not in captured.out + captured.err
