@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import time
 from pathlib import Path
 
@@ -44,7 +45,24 @@ pytestmark = [pytest.mark.grader, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, synthetic_dir):
+def grading_options():
+    """How the class is graded: two jobs on this machine, or, with ``GRADE_SERIES_SCHEDULER=local-cluster``,
+    ``grade --scheduler`` on a Dask LocalCluster of two worker processes of one thread over TCP: then
+    the same assertions prove that the distributed mode gives the sheet a local run gives."""
+    if os.environ.get("GRADE_SERIES_SCHEDULER", "") != "local-cluster":
+        yield {"jobs": 2}
+        return
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp", host="127.0.0.1",
+                         dashboard_address=None) as cluster:
+        yield {"scheduler": cluster.scheduler_address}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, synthetic_dir, grading_options):
     """The class, graded once for every test of this module."""
     folder = tmp_path_factory.mktemp("class")
     with contextlib.ExitStack() as bait:
@@ -55,12 +73,12 @@ def graded(tmp_path_factory, synthetic_dir):
         table = build_corpus(folder)
         out = tmp_path_factory.mktemp("out")
         started = time.monotonic()
-        results = grade_class(folder, out, jobs=2, data_dir=synthetic_dir.parent, cell_timeout=CELL_TIMEOUT,
-                              notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB)
+        results = grade_class(folder, out, data_dir=synthetic_dir.parent, cell_timeout=CELL_TIMEOUT,
+                              notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB, **grading_options)
         seconds = time.monotonic() - started
-    print(f"graded {len(results)} notebooks in {seconds:.0f} s")
+    print(f"graded {len(results)} notebooks in {seconds:.0f} s ({grading_options})")
     return {"folder": folder, "table": table, "out": out, "seconds": seconds, "data_dir": synthetic_dir.parent,
-            "results": {(r["student"], r["assignment"]): r for r in results}}
+            "options": grading_options, "results": {(r["student"], r["assignment"]): r for r in results}}
 
 
 def read_sheet(path: Path) -> dict[tuple[str, str], tuple[str, float]]:
@@ -130,8 +148,8 @@ def test_the_kernels_ran_in_the_sandbox(graded):
 def test_a_second_run_grades_nothing_again(graded):
     """Nothing changed: every result comes from the previous run, none is graded again."""
     started = time.monotonic()
-    again = grade_class(graded["folder"], graded["out"], jobs=2, data_dir=graded["data_dir"],
-                        cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB)
+    again = grade_class(graded["folder"], graded["out"], data_dir=graded["data_dir"], cell_timeout=CELL_TIMEOUT,
+                        notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB, **graded["options"])
     assert time.monotonic() - started < 60
     assert {(r["student"], r["assignment"]): r for r in again} == graded["results"]
 
