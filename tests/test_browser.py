@@ -8,7 +8,9 @@ Headless Chromium (Debian's ``chromium`` and ``chromedriver``, which
   dropdown filter and the hover tooltips work, and no cell shows an error or
   stderr;
 - the nbgrader feedback of a real autograde of the same assignment (on the
-  synthetic data), opened as a file: every chart has drawn.
+  synthetic data), opened as a file: every chart has drawn, every formula is
+  typeset by the MathJax inside the page (grader/mathjax_offline.py), and its
+  summary names the tests.
 
 In both, no request may leave the machine. Chromium's DevTools log records
 every request the pages make (``goog:loggingPrefs``), and a host resolver rule
@@ -50,11 +52,8 @@ CHART = ".recsys-course-chart"  # the element recsys_course.notebook's renderer 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about", "file", "chrome", "chrome-error", "devtools"}
 CANARY_URL = "https://cdn.jsdelivr.net/npm/vega@6"  # what altair's default renderer loads
-# nbgrader's feedback template calls nbconvert's mathjax() macro with its default
-# URL (MathJax 2.7.7 from cdnjs), whatever HTMLExporter.mathjax_url says: math
-# in feedback pages needs the network until grader/ overrides that template.
-# The only external request the feedback page may make; the charts make none.
-FEEDBACK_MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
+# Feedback pages carry MathJax (grader/feedback_exporter.py): none may remain.
+FEEDBACK_MATHJAX_CDNS = ("cdnjs.cloudflare.com/ajax/libs/mathjax", "cdn.jsdelivr.net/npm/mathjax")
 
 SERVER_TIMEOUT = 90  # JupyterLab answering
 KERNEL_TIMEOUT = 120  # notebook open, kernel idle
@@ -459,7 +458,10 @@ def feedback_html(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path)
     source = read_notebook(course.root / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     course.submit(ASSIGNMENT, "student", fill_in_solutions(released, source))
     course.autograde(ASSIGNMENT, "student", timeout=600)
-    run_nbgrader(["generate_feedback", f"--assignment={ASSIGNMENT}", "--student=student", "--force"],
+    # The course's exporter, which grader/nbgrader_config.py sets too (named here as well, so
+    # that this test checks the page whatever that file says).
+    run_nbgrader(["generate_feedback", f"--assignment={ASSIGNMENT}", "--student=student", "--force",
+                  "--GenerateFeedback.exporter_class=grader.feedback_exporter.FeedbackExporter"],
                  course.env)
     feedback = (course.root / course.config.CourseDirectory["feedback_directory"] / "student"
                 / ASSIGNMENT / f"{ASSIGNMENT}.html")
@@ -487,5 +489,42 @@ def _check_feedback(browser: Browser, feedback_html: Path) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", first)
     browser.screenshot("feedback-page")
     browser.chart_screenshot("feedback-user-chart", first)
-    external = [url for url in browser.external_requests() if not url.startswith(FEEDBACK_MATHJAX)]
-    assert external == [], "requests left the machine"
+    _check_feedback_formulas(browser, html)
+    assert browser.external_requests() == [], "requests left the machine"
+
+
+# Once MathJax has typeset the page: what it drew, how long it took, and any TeX left as text.
+FORMULAS_JS = """
+var done = arguments[arguments.length - 1];
+if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) { done(null); return; }
+MathJax.startup.promise.then(function () {
+  var text = Array.from(document.querySelectorAll('.text_cell_render'))
+    .map(function (element) { return element.innerText; }).join('\\n');
+  done({typeset: document.querySelectorAll('mjx-container svg').length,
+        errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
+        raw: (text.match(/\\$[^$\\n]{1,80}\\$/g) || []).slice(0, 5),
+        ms: Math.round(performance.now())});
+});
+"""
+
+
+def _check_feedback_formulas(browser: Browser, html: str) -> None:
+    """The page's formulas are typeset offline by the MathJax inside it; the summary names the tests."""
+    driver = browser.driver
+    assert not any(cdn in html for cdn in FEEDBACK_MATHJAX_CDNS), "the feedback page loads MathJax from a CDN"
+    state = browser.wait("MathJax to typeset the page",
+                         lambda: driver.execute_async_script(FORMULAS_JS), DRAW_TIMEOUT)
+    assert state["typeset"] >= 10, f"only {state['typeset']} formulas typeset (notebook 1 has 21): {state}"
+    assert state["errors"] == 0, f"MathJax reported errors: {state}"
+    assert state["raw"] == [], f"TeX left as text: {state['raw']}"
+    print(f"feedback page: {len(html.encode()) / 1e6:.2f} MB, {state['typeset']} formulas typeset "
+          f"{state['ms'] / 1000:.1f} s after the page started loading")
+    summary = driver.find_element("css selector", "table.recsys-summary")
+    text = summary.text
+    assert "movie_rating_stats" in text and "split_dataframe" in text and "Test cell" not in text, text
+    assert "(hidden)" in text and "(visible, format only)" in text, text
+    browser.screenshot("feedback-summary", summary)
+    widest = max(driver.find_elements("css selector", ".text_cell_render mjx-container"),
+                 key=lambda formula: formula.size["width"])
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", widest)
+    browser.screenshot("feedback-formulas")
