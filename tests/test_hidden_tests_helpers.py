@@ -343,7 +343,7 @@ GRADED = {
     "01_exploring_movielens": ("movie_rating_stats", "split_dataframe"),
     "02_sparse_rating_matrix": ("build_rating_sparse_tensor",),
     "03_measuring_error": ("sparse_mean_square_error",),
-    "04_matrix_factorization": ("build_model",),
+    "04_matrix_factorization": ("observed_mse_gradient_step", "build_model"),
     "05_inspecting_embeddings": ("compute_scores",),
     "06_regularization": ("gravity", "build_regularized_model"),
     "07_softmax_model": ("softmax_loss", "build_softmax_model"),
