@@ -6,11 +6,11 @@ worker the scheduler picks. The client keeps everything else: the intake,
 the templates, the cache keys, the results, the feedback pages and the
 sheet, written exactly as a local run writes them.
 
-No shared file system is needed. A task carries what its worker reads: the
-submitted file's bytes and its assignment's template (generated course with
-gradebook, source and release) as a gzipped tar, which a worker unpacks once
-per node into its temp folder. The feedback page comes back inside the
-result. What every worker needs: the course environment (this repository's
+No shared file system is needed. A task carries the submitted file's bytes
+and depends on its assignment's template task, whose result is the generated
+course (gradebook, source and release) as a gzipped tar: sent once per
+worker, unpacked once per node into its temp folder. The feedback page comes
+back inside the result. What every worker needs: the course environment (this repository's
 ``grader`` importable, the pinned packages, the same Python), the data folder
 at the path the client names (``--data``; checked before the run), and user
 namespaces for the sandbox (without them results say ``isolation: none``).
@@ -22,6 +22,7 @@ notebook whose task saw three workers die (``KilledWorker``) gets the status
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -44,9 +45,14 @@ TASK_RETRIES = 1
 
 
 def pack_template(template: Path, release: Path, source: Path) -> bytes:
-    """An assignment's template, release and source notebooks as one gzipped tar (deterministic)."""
+    """An assignment's template, release and source notebooks as one gzipped tar.
+
+    The same files give the same bytes (no dates inside), so a worker node unpacks each
+    template once, whatever the number of runs.
+    """
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as archive:
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w") as archive:
         members = [(path, "template/" + path.relative_to(template).as_posix())
                    for path in sorted(template.rglob("*")) if path.is_file()]
         members += [(release, "release.ipynb"), (source, "source.ipynb")]
@@ -132,38 +138,66 @@ def grade_on_cluster(scheduler: str, queue: list[tuple[GradeJob, str]], timeout:
                      save) -> Iterator[dict]:
     """Grade ``queue`` (jobs and cache keys) on the cluster; yield each result once saved by ``save``.
 
-    ``save(result, key)`` keeps a result; a ``worker_lost`` one is saved without its
-    cache key, so that the next run grades that notebook again.
+    ``save(result, key)`` keeps a result; a ``worker_lost`` or failed one is saved without its
+    cache key, so that the next run grades that notebook again. Each assignment's template is
+    one task of its own (its bytes sent once; the scheduler recomputes it if the workers holding
+    it die); notebooks are submitted a few per worker thread at a time, so that the scheduler
+    never holds a whole class's files.
     """
     from distributed import Client, as_completed
 
+    if not queue:
+        return  # nothing changed since the last run: no need for the cluster
     with Client(scheduler, timeout=60) as client:
-        if queue:
-            check_workers(client, queue[0][0].data_dir)
-        packed = {}
+        check_workers(client, queue[0][0].data_dir)
+        templates = {}
+        waiting = iter(queue)
         futures = {}
-        for job, key in queue:
-            if job.assignment not in packed:
-                packed[job.assignment] = pack_template(Path(job.template), Path(job.release), Path(job.source))
+
+        def submit_next() -> bool:
+            job, key = next(waiting, (None, None))
+            if job is None:
+                return False
+            if job.assignment not in templates:
+                packed = pack_template(Path(job.template), Path(job.release), Path(job.source))
+                templates[job.assignment] = client.submit(
+                    _bytes, packed, key=f"template-{job.assignment}-{hashlib.sha256(packed).hexdigest()[:16]}")
             future = client.submit(
                 grade_shipped, asdict(job), Path(job.submitted).name, Path(job.submitted).read_bytes(),
-                packed[job.assignment], timeout,
+                templates[job.assignment], timeout,
                 key=f"grade-{job.student}-{job.assignment}-{uuid.uuid4().hex[:8]}", pure=False,
                 retries=TASK_RETRIES)
             futures[future] = (job, key)
-        for future in as_completed(futures):
+            running.add(future)
+            return True
+
+        running = as_completed()
+        for _ in range(in_flight(client)):
+            submit_next()
+        for done, future in enumerate(running, start=1):
             job, key = futures.pop(future)
             try:
                 result = future.result()
             except Exception as error:  # noqa: BLE001 -- KilledWorker, or the task raised: this notebook's status
-                yield save(worker_lost(job, error), "")
-                continue
+                result, key = worker_lost(job, error), ""
             finally:
                 future.release()
             page = result.pop(FEEDBACK_PAGE, None)
             if page is not None:
                 write_feedback_page(page, Path(job.feedback_html))
             yield save(result, key)
+            limit = in_flight(client) if done % 20 == 0 else None
+            while submit_next() and limit is not None and len(futures) < limit:
+                pass
+
+
+def _bytes(packed: bytes) -> bytes:
+    return packed
+
+
+def in_flight(client) -> int:
+    """How many notebooks to keep submitted: two per worker thread (at least four)."""
+    return max(4, 2 * sum(client.nthreads().values()))
 
 
 def check_workers(client, data_dir: str) -> None:
