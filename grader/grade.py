@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
+from . import worker_pool
 from .cells import graded_points
 from .grade_one import GradeJob, GradeResult
 from .nbgrader_helpers import (
@@ -128,8 +129,7 @@ def grade_job(job: GradeJob, timeout: float) -> dict:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         started = time.monotonic()
         try:
-            subprocess.run([sys.executable, "-m", "grader.grade_one", str(job_file), str(result_file)],
-                           env=env, timeout=timeout, capture_output=True, text=True, cwd=scratch)
+            worker_pool.run_grade_one(job_file, result_file, env=env, timeout=timeout, cwd=scratch)
             result = json.loads(result_file.read_text())
         except subprocess.TimeoutExpired:
             result = _nothing_graded(job, GradeStatus.NOTEBOOK_TIMEOUT, f"grading was stopped after {timeout:.0f} s")

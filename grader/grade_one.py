@@ -29,7 +29,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -65,6 +65,10 @@ class GradeJob:
     # Where the private copy of the course (gradebook, sources) goes; the kernel
     # sees only its own submission folder in it. Empty: the system's temp folder.
     courses_dir: str = ""
+    # False (the default): the notebook runs on the small synthetic data set
+    # (grading_data_dir), not on data_dir's MovieLens; the feedback says so.
+    # RECSYS_GRADER_FULL_DATA=1 when the job is made: data_dir as it is.
+    full_data: bool = field(default_factory=lambda: os.environ.get("RECSYS_GRADER_FULL_DATA") == "1")
 
 
 @dataclass
@@ -84,6 +88,10 @@ class GradeResult:
     review: list[str] = field(default_factory=list)
     # What the sandbox could not provide on this platform (grader.sandbox_kernel.MISSING).
     isolation_missing: list[str] = field(default_factory=list)
+    # How the kernel started: "zygote" (forked, grader.kernel_zygote) or "process" (a Python of its own).
+    kernel: str = ""
+    # The data the notebook ran on: "small synthetic (...)" or "full (<folder>)".
+    data: str = ""
 
 
 def execution_problems(notebook: nbformat.NotebookNode) -> list[tuple[GradeStatus, str]]:
@@ -279,9 +287,43 @@ def grade(job: GradeJob) -> GradeResult:
         os.chdir(cwd)  # run_converter works inside the course, which is deleted by now
 
 
+SMALL_DATA = {"num_users": 50, "num_movies": 80, "num_ratings": 1200}  # recsys_course.synthetic's defaults
+SMALL_DATA_NOTE = (
+    "**Graded on a small data set.** The grader ran this notebook on a synthetic data set in "
+    "MovieLens 100K's format ({num_users} users, {num_movies} movies, {num_ratings:,} ratings), not on "
+    "MovieLens itself: the tests give your functions inputs of their own and do not need the real data, "
+    "and the demonstrations then take a fraction of a second. Numbers, charts and training curves below "
+    "therefore differ from the ones you saw; your points do not depend on them.")
+
+
+def grading_data_dir(job: GradeJob) -> tuple[str, str]:
+    """The data folder the kernel reads, and how the result names it.
+
+    By default a small synthetic data set (made once, under a lock, next to
+    the private courses): the hidden tests draw inputs of their own, so only
+    the demonstrations see the data, and on MovieLens they train models for
+    seconds to minutes in every graded copy. ``full_data``: ``job.data_dir``.
+    """
+    if job.full_data:
+        return job.data_dir, f"full ({job.data_dir})"
+    import fcntl
+
+    from recsys_course.fetch import make_synthetic_movielens
+
+    base = Path(job.courses_dir) if job.courses_dir else Path(tempfile.gettempdir()) / f"recsys-grader-{os.getuid()}"
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ".small-data.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker makes it, the others reuse it
+        folder = make_synthetic_movielens(base / ".small-data", **SMALL_DATA).folder.parent
+    return str(folder), "small synthetic ({num_users} users, {num_movies} movies, {num_ratings} ratings)".format(
+        **SMALL_DATA)
+
+
 def _grade(job: GradeJob) -> GradeResult:
     result = GradeResult(job.student, job.assignment, status=GradeStatus.ERROR)
     clock = _Clock(result.timings)
+    data_dir, result.data = grading_data_dir(job)
+    job = replace(job, data_dir=data_dir)
     release = Release.load(Path(job.release))
     repaired = repair_file(Path(job.submitted), release)
     clock.lap("repair")
@@ -325,6 +367,9 @@ def _grade(job: GradeJob) -> GradeResult:
         sandbox = json.loads(report.read_text()) if report.exists() else {}
         result.isolation = sandbox.get("isolation", "")
         result.isolation_missing = sandbox.get("missing", [])
+        result.kernel = sandbox.get("kernel", "")
+        if "kernel_cpu_seconds" in sandbox:  # known for kernels forked from the zygote
+            result.timings["kernel_cpu"] = sandbox["kernel_cpu_seconds"]
         if problems:
             result.status = problems[0][0]
             result.message = "; ".join(message for _, message in problems)
@@ -340,6 +385,9 @@ def write_feedback(course: ThrowawayCourse, job: GradeJob, executed, autograded:
     """Render nbgrader's feedback HTML, hidden tests reduced to their verdicts by default."""
     if not job.show_hidden_code:
         hide_hidden_tests(executed, nbformat.read(job.source, as_version=4))
+    if not job.full_data:
+        executed.cells.insert(0, nbformat.v4.new_markdown_cell(SMALL_DATA_NOTE.format(**SMALL_DATA)))
+    if not job.show_hidden_code or not job.full_data:
         nbformat.write(executed, autograded)
     run_converter("generate_feedback", course, job.assignment, job.student)
     html = course.root / course.config.CourseDirectory.feedback_directory / job.student / job.assignment
@@ -357,6 +405,10 @@ def main(argv: list[str]) -> int:
         result = grade(job)
     except Exception as error:  # noqa: BLE001 -- one notebook's failure is its own status
         result = GradeResult(job.student, job.assignment, GradeStatus.ERROR, f"{type(error).__name__}: {error}"[:500])
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    result.timings["worker_cpu"] = round(own.ru_utime + own.ru_stime, 3)  # this process, not its kernel
     result_file.write_text(json.dumps(asdict(result), indent=1))
     return 0
 

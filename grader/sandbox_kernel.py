@@ -284,6 +284,14 @@ def _report(policy: SandboxPolicy, **facts) -> None:
 
 def main(argv: list[str]) -> int:
     policy_file, kernel_args = argv[0], argv[1:]
+    zygote = os.environ.get("RECSYS_GRADER_ZYGOTE")
+    if zygote and os.path.exists(zygote):
+        from .kernel_zygote import run_shim  # a kernel forked from the zygote (grader.worker_pool)
+
+        try:
+            return run_shim(policy_file, kernel_args, zygote)
+        except OSError:
+            pass  # no zygote to ask: start a kernel here, as without one
     policy = SandboxPolicy.load(Path(policy_file))
     kernel_argv = [sys.executable, "-c", KERNEL_BOOT, *kernel_args]
     root = Path(policy_file).parent / "root"
@@ -293,7 +301,7 @@ def main(argv: list[str]) -> int:
         command, isolation = sandboxed_command(policy, kernel_argv, root, features), "namespaces"
     else:
         command, isolation = kernel_argv, "none"
-    _report(policy, isolation=isolation, missing=missing_features(features))
+    _report(policy, isolation=isolation, missing=missing_features(features), kernel="process")
 
     # Interrupts are for the kernel (jupyter_client signals the whole group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -310,8 +318,14 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, stop)
     cap = policy.memory_mb * 1024 * 1024
     measure = sys.platform.startswith("linux")
+    parent = os.getppid()
     while kernel.poll() is None:
         time.sleep(POLL_SECONDS)
+        if os.getppid() != parent:
+            # The grading worker that started this kernel was killed (jupyter_client
+            # puts the kernel in a session of its own, so its group kill missed us).
+            _kill_tree(kernel.pid)
+            break
         tree = process_tree(kernel.pid) if measure else {}
         if sum(tree.values()) > cap:
             _report(policy, killed=f"memory limit exceeded ({policy.memory_mb} MB)")
