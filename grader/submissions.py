@@ -430,13 +430,20 @@ def _resolve_duplicates(records: list[Submission]) -> None:
 
 
 def _separate_clashing_ids(records: list[Submission]) -> None:
-    """Different LMS users who normalise to the same id get their LMS id appended."""
-    owners: dict[str, set[tuple[str | None, str | None]]] = {}
+    """Different LMS users who normalise to the same id get their LMS id appended.
+
+    Moodle numbers its participants per assignment: one student's notebooks of
+    two assignments carry two ids, so Moodle ids only clash within an assignment.
+    """
+    def clash_key(record: Submission) -> tuple[str, str | None]:
+        return record.student_id, record.assignment if record.scheme == "moodle" else None
+
+    owners: dict[tuple[str, str | None], set[tuple[str | None, str | None]]] = {}
     for record in records:
         if record.student_id:
-            owners.setdefault(record.student_id, set()).add((record.scheme, record.lms_id))
+            owners.setdefault(clash_key(record), set()).add((record.scheme, record.lms_id))
     for record in records:
-        if record.student_id and record.lms_id and len(owners[record.student_id]) > 1:
+        if record.student_id and record.lms_id and len(owners[clash_key(record)]) > 1:
             clash = record.student_id
             record.student_id = f"{clash}_{normalise_student_id(record.lms_id)}"
             note = f"id {clash!r} is shared by several students: LMS id appended"

@@ -207,6 +207,25 @@ def test_moodle_folders_flat_names_accents_and_blind_marking(releases, tmp_path)
     assert "LMS id appended" in [r for r in intake.records if r.student_id == "participant_1004"][0].message
 
 
+def test_moodle_numbers_participants_per_assignment_so_one_student_keeps_one_id(releases, tmp_path):
+    """Two assignments' downloads give Jane two participant ids: she stays one student;
+    two Janes in one assignment are still told apart."""
+    export = write_tree(
+        tmp_path / "moodle",
+        {
+            "Jane Smith_1002_assignsubmission_file_03_measuring_error.ipynb": NB3,
+            "Jane Smith_2417_assignsubmission_file_01_exploring_movielens.ipynb": NB1,
+            "Kim Lee_1010_assignsubmission_file_03_measuring_error.ipynb": NB3,
+            "Kim Lee_1011_assignsubmission_file_03_measuring_error.ipynb": NB3,
+        },
+    )
+    intake = collect_submissions(export, releases)
+    assert sorted((r.student_id, r.assignment) for r in intake.submissions) == [
+        ("jane_smith", "01_exploring_movielens"), ("jane_smith", "03_measuring_error"),
+        ("kim_lee_1010", "03_measuring_error"), ("kim_lee_1011", "03_measuring_error"),
+    ]
+
+
 def test_blackboard_attempts_the_latest_is_graded(releases, tmp_path):
     early, late = "2025-03-02-21-14-05", "2025-03-03-09-00-00"
     export = write_tree(
