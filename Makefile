@@ -18,7 +18,8 @@ bench-quality:
 bench-series:
 	-$(PYTHON) benchmarks/bench_series.py
 
-# 2 students x 7 correct notebooks, graded with 1 job then 2 (about 5 minutes).
+# The 11 correct notebooks graded on the default path (worker pool, kernel zygote, real data dir)
+# with 1 job then 2, on synthetic data, and the previous design (a process per notebook) for the ratio.
 bench-grading:
 	$(PYTHON) benchmarks/bench_grading.py
 

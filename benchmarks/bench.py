@@ -118,25 +118,30 @@ def summarize_series(data: dict) -> dict:
 
 
 def summarize_grading(data: dict) -> dict:
-    print("\n== Grading throughput (benchmarks/bench_grading.py)")
+    print("\n== Grading cost (benchmarks/bench_grading.py)")
     runs = data.get("runs") if isinstance(data.get("runs"), list) else [data]
-    rates = {}
+    rates, cpu = {}, {}
     for run in runs:
         rate = run.get("notebooks_per_minute")
         if not isinstance(rate, (int, float)):
             continue
-        jobs = run.get("jobs", "?")
-        rates[str(jobs)] = rate
+        label = f"{run.get('label', 'grading')}, {run.get('jobs', '?')} job(s)"
+        rates[label] = rate
+        if isinstance(run.get("cpu_seconds_per_notebook"), (int, float)):
+            cpu[label] = run["cpu_seconds_per_notebook"]
         load_average = run.get("load_average_1min", {})
         before = load_average.get("before") if isinstance(load_average, dict) else None
-        details = [f"{run[k]} {label}" for k, label in (("notebooks", "notebooks"),
-                   ("seconds", "s"), ("cpu_seconds_per_notebook", "CPU s per notebook"))
-                   if k in run]
-        print(f"  {jobs} job(s): {rate:.2f} notebooks per minute ({', '.join(details)}"
+        details = [f"{run[k]} {unit}" for k, unit in (("notebooks", "notebooks"), ("seconds", "s"),
+                   ("cpu_seconds_per_notebook", "CPU s per notebook"),
+                   ("notebooks_per_minute_per_core", "notebooks/min per core")) if k in run]
+        print(f"  {label}: {rate:.2f} notebooks per minute ({', '.join(details)}"
               f"{f'; load average {before:.1f} before' if isinstance(before, (int, float)) else ''})")
+    if "old_over_new_cpu" in data:
+        print(f"  old/new CPU seconds per notebook (default path, same run): {data['old_over_new_cpu']}")
     if not rates:
         print("  (no notebooks_per_minute in bench_grading.json)")
-    return {"notebooks_per_minute_by_jobs": rates}
+    return {"notebooks_per_minute": rates, "cpu_seconds_per_notebook": cpu,
+            "old_over_new_cpu": data.get("old_over_new_cpu")}
 
 
 def main() -> None:
