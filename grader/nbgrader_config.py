@@ -118,6 +118,12 @@ c.GenerateAssignment.preprocessors = [
 # also train small models and a slow grading machine must not turn a correct
 # submission into a CellTimeoutError; an endless loop still stops here.
 c.Execute.timeout = int(os.environ.get("RECSYS_COURSE_CELL_TIMEOUT") or 300)
+# After a cell finishes, nbgrader waits 4 s for the rest of its output and then
+# fails the cell (a CellTimeoutError, which stops the rest of the notebook):
+# training cells redraw their progress line many times, and on a busy grading
+# machine that output lags behind (measured: a fatal error validating notebook 9
+# at load 10). The wait ends as soon as the output is in.
+c.Execute.iopub_timeout = 60
 
 # ipykernel forwards what C code writes to file descriptors 1 and 2 into the
 # cell's output; TensorFlow's C++ logging (CUDA probing, CPU feature notices)
@@ -167,3 +173,25 @@ if os.environ.get("RECSYS_GRADER_GUARDED"):
     c.GuardedExecute.kernel_name = "recsys-sandbox"
     c.GuardedExecute.notebook_timeout = int(os.environ.get("RECSYS_GRADER_NOTEBOOK_TIMEOUT") or 600)
     c.GuardedExecute.sandbox_report = os.environ.get("RECSYS_GRADER_SANDBOX_REPORT", "")
+
+# --- nbgrader's own path (a JupyterHub: grader/hub.py) ----------------------------
+
+# `python -m grader.hub autograde` runs `nbgrader autograde` once per student,
+# sandboxed as above, with RECSYS_GRADER_HUB set: repair each submission
+# against the release first, as `grade` does before nbgrader sees it.
+if os.environ.get("RECSYS_GRADER_HUB"):
+    from grader.hub import RepairSubmission
+    from nbgrader.converters import Autograde
+
+    c.Autograde.sanitize_preprocessors = [
+        RepairSubmission, *Autograde.class_traits()["sanitize_preprocessors"].default()]
+
+# Feedback (`nbgrader generate_feedback`, the formgrader's button) shows each
+# hidden test's docstring and verdict, not its code. `grade` hides them itself
+# before it renders feedback (it has a --show-hidden-code option).
+if not os.environ.get("RECSYS_GRADER_GUARDED"):
+    from grader.hub import HideHiddenTestsInFeedback
+    from nbgrader.converters import GenerateFeedback
+
+    c.GenerateFeedback.preprocessors = [
+        HideHiddenTestsInFeedback, *GenerateFeedback.class_traits()["preprocessors"].default()]
