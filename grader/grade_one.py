@@ -1,8 +1,10 @@
 """Grade one notebook of one student, in a process of its own.
 
-``grader.grade`` runs ``python -m grader.grade_one JOB.json RESULT.json`` for
-every submission, so that nothing one notebook does (a duplicated graded
-cell, a crash, a runaway kernel) can stop or change the grading of another.
+``grader.grade`` runs :func:`main` (``python -m grader.grade_one JOB.json
+RESULT.json``) for every submission in a process of its own, forked from a
+warm template by default (:mod:`grader.worker_pool`), so that nothing one
+notebook does (a duplicated graded cell, a crash, a runaway kernel) can stop
+or change the grading of another.
 Steps: repair the submission against the release (:mod:`grader.repair`),
 put it in a private copy of the assignment's graded course, autograde it with
 real nbgrader in the sandbox kernel (:mod:`grader.sandbox_kernel`,

@@ -227,6 +227,16 @@ def run_shim(policy_file: str, kernel_args: list[str], socket_path: str) -> int:
         request.close()
         raise OSError("the kernel zygote did not answer") from None
 
+    try:
+        return _supervise(request, kernel, policy)
+    except Exception:  # noqa: BLE001 -- the kernel exists: never fall back to a second one
+        _kill_tree(kernel)
+        request.kill()
+        return 1
+
+
+def _supervise(request: fork_server.Request, kernel: int, policy: SandboxPolicy) -> int:
+    """Wait for the kernel's end; keep its memory cap; stop it with its worker or on SIGTERM."""
     stopping: list[float] = []
 
     def stop(_signum, _frame):
@@ -241,7 +251,10 @@ def run_shim(policy_file: str, kernel_args: list[str], socket_path: str) -> int:
     while True:
         readable, _, _ = select.select([request.conn], [], [], POLL_SECONDS)
         if readable:
-            request.wait_exit(timeout=5)
+            try:
+                request.wait_exit(timeout=5)
+            except TimeoutError:
+                continue
             break
         if os.getppid() != parent or (stopping and time.monotonic() - stopping[0] > 3):
             _kill_tree(kernel)  # the grading worker is gone (or the waiter did not end): so is the kernel
