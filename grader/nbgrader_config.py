@@ -153,6 +153,14 @@ _TENSORFLOW_NOISE = [
 c.IgnorePattern.enabled = True  # off by default in nbgrader
 c.IgnorePattern.pattern = "(?m)" + "|".join(f"(?:{p})" for p in _TENSORFLOW_NOISE)
 
+# --- Feedback pages -------------------------------------------------------------
+
+# nbgrader's page with a summary that names each test by exercise and behaviour
+# and totals the points per exercise, and MathJax inside the page (formulas
+# typeset offline): grader/feedback_exporter.py. The same for `grade`,
+# `nbgrader generate_feedback` and the formgrader's button.
+c.GenerateFeedback.exporter_class = "grader.feedback_exporter.FeedbackExporter"
+
 # --- Grading submissions with `grade` (grader/grade.py) -------------------------
 
 # The grader sets RECSYS_GRADER_GUARDED for the nbgrader it runs on each

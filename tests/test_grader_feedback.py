@@ -196,6 +196,13 @@ def test_has_math():
     assert not has_math(new_notebook(cells=[new_markdown_cell("costs 5 dollars"), new_code_cell("x = '$a$'")]))
 
 
+def test_nbgrader_renders_feedback_with_this_exporter():
+    from grader.nbgrader_helpers import load_course_config
+
+    config = load_course_config(dict(os.environ))
+    assert config.GenerateFeedback.exporter_class == "grader.feedback_exporter.FeedbackExporter"
+
+
 # --- MathJax: pinned, checked, installed once -----------------------------------------------
 
 
