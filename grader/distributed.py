@@ -6,11 +6,11 @@ worker the scheduler picks. The client keeps everything else: the intake,
 the templates, the cache keys, the results, the feedback pages and the
 sheet, written exactly as a local run writes them.
 
-No shared file system is needed. A task carries the submitted file's bytes
-and depends on its assignment's template task, whose result is the generated
-course (gradebook, source and release) as a gzipped tar: sent once per
-worker, unpacked once per node into its temp folder. The feedback page comes
-back inside the result. What every worker needs: the course environment (this repository's
+No shared file system is needed. A task carries what its worker reads: the
+submitted file's bytes and its assignment's template (generated course with
+gradebook, source and release) as a gzipped tar of up to 300 kB, which a node
+unpacks once into its temp folder. The feedback page comes back inside the
+result. What every worker needs: the course environment (this repository's
 ``grader`` importable, the pinned packages, the same Python), the data folder
 at the path the client names (``--data``; checked before the run), and user
 namespaces for the sandbox (without them results say ``isolation: none``).
@@ -139,10 +139,10 @@ def grade_on_cluster(scheduler: str, queue: list[tuple[GradeJob, str]], timeout:
     """Grade ``queue`` (jobs and cache keys) on the cluster; yield each result once saved by ``save``.
 
     ``save(result, key)`` keeps a result; a ``worker_lost`` or failed one is saved without its
-    cache key, so that the next run grades that notebook again. Each assignment's template is
-    one task of its own (its bytes sent once; the scheduler recomputes it if the workers holding
-    it die); notebooks are submitted a few per worker thread at a time, so that the scheduler
-    never holds a whole class's files.
+    cache key, so that the next run grades that notebook again. Only as many notebooks are
+    submitted as the workers have threads: the scheduler never holds a whole class's files, and
+    a worker holds no waiting notebook that its death would put under suspicion (distributed
+    counts a death against every task the dead worker held).
     """
     from distributed import Client, as_completed
 
@@ -153,15 +153,14 @@ def grade_on_cluster(scheduler: str, queue: list[tuple[GradeJob, str]], timeout:
         templates = {}
         waiting = iter(queue)
         futures = {}
+        running = as_completed()
 
         def submit_next() -> bool:
             job, key = next(waiting, (None, None))
             if job is None:
                 return False
             if job.assignment not in templates:
-                packed = pack_template(Path(job.template), Path(job.release), Path(job.source))
-                templates[job.assignment] = client.submit(
-                    _bytes, packed, key=f"template-{job.assignment}-{hashlib.sha256(packed).hexdigest()[:16]}")
+                templates[job.assignment] = pack_template(Path(job.template), Path(job.release), Path(job.source))
             future = client.submit(
                 grade_shipped, asdict(job), Path(job.submitted).name, Path(job.submitted).read_bytes(),
                 templates[job.assignment], timeout,
@@ -171,10 +170,9 @@ def grade_on_cluster(scheduler: str, queue: list[tuple[GradeJob, str]], timeout:
             running.add(future)
             return True
 
-        running = as_completed()
-        for _ in range(in_flight(client)):
-            submit_next()
-        for done, future in enumerate(running, start=1):
+        while len(futures) < in_flight(client) and submit_next():
+            pass
+        for future in running:
             job, key = futures.pop(future)
             try:
                 result = future.result()
@@ -182,22 +180,17 @@ def grade_on_cluster(scheduler: str, queue: list[tuple[GradeJob, str]], timeout:
                 result, key = worker_lost(job, error), ""
             finally:
                 future.release()
+            while len(futures) < in_flight(client) and submit_next():
+                pass
             page = result.pop(FEEDBACK_PAGE, None)
             if page is not None:
                 write_feedback_page(page, Path(job.feedback_html))
             yield save(result, key)
-            limit = in_flight(client) if done % 20 == 0 else None
-            while submit_next() and limit is not None and len(futures) < limit:
-                pass
-
-
-def _bytes(packed: bytes) -> bytes:
-    return packed
 
 
 def in_flight(client) -> int:
-    """How many notebooks to keep submitted: two per worker thread (at least four)."""
-    return max(4, 2 * sum(client.nthreads().values()))
+    """How many notebooks to keep submitted: one per worker thread (at least one)."""
+    return max(1, sum(client.nthreads().values()))
 
 
 def check_workers(client, data_dir: str) -> None:

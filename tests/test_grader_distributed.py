@@ -75,8 +75,8 @@ class KillWorkers(WorkerPlugin):
 
 @pytest.fixture(scope="module")
 def cluster():
-    """Two worker processes of one thread, over TCP on localhost. Worker saturation 1.0: a worker
-    holds only the notebook it grades, so a dying worker puts no other notebook under suspicion."""
+    """Two worker processes of one thread, over TCP on localhost (``grade`` submits one notebook per
+    worker thread, so a dying worker holds only the notebook it grades)."""
     import dask
 
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
