@@ -427,7 +427,8 @@ def build_softmax_model(rated_movies: pd.DataFrame, embedding_dims: Mapping[str,
                         num_movies: int | None = None, label_in_bag: bool = False,
                         holdout_fraction: float = 0.1, split_seed: int = DEFAULT_SPLIT_SEED,
                         test_labels_per_user: int = 5, seed: int = 0,
-                        hidden_scale: float = DEFAULT_HIDDEN_SCALE) -> CFModel:
+                        hidden_scale: float = DEFAULT_HIDDEN_SCALE,
+                        held_out_name: str = "test") -> CFModel:
     """The softmax model, trained on most users and tested on held-out users.
 
     Args:
@@ -444,6 +445,10 @@ def build_softmax_model(rated_movies: pd.DataFrame, embedding_dims: Mapping[str,
         test_labels_per_user: examples per test user (distinct labels).
         seed: seed of the training batches.
         hidden_scale: see :class:`ScaledLinear`.
+        held_out_name: the prefix of the held-out users' metrics. Name them
+            ``'validation'`` when ``rated_movies`` holds only the training
+            users, so that the held-out part is carved from the training data
+            and the real test users stay unseen until :func:`held_out_metrics`.
 
     Returns:
         A CFModel with ``embedding_vars == {'movie_id': V}``, loss the mean
@@ -483,11 +488,11 @@ def build_softmax_model(rated_movies: pd.DataFrame, embedding_dims: Mapping[str,
 
     metrics = [
         {"train_loss": lambda: fixed_loss(train_fixed),
-         "test_loss": lambda: fixed_loss(test_fixed)},
-        {"test_precision_at_10": lambda: precision_at_k(test_logits(), test_fixed[1], 10,
-                                                        exclude=test_fixed[0]),
-         "test_recall_at_10": lambda: recall_at_k(test_logits(), test_fixed[1], 10,
-                                                  exclude=test_fixed[0])},
+         f"{held_out_name}_loss": lambda: fixed_loss(test_fixed)},
+        {f"{held_out_name}_precision_at_10": lambda: precision_at_k(
+            test_logits(), test_fixed[1], 10, exclude=test_fixed[0]),
+         f"{held_out_name}_recall_at_10": lambda: recall_at_k(
+            test_logits(), test_fixed[1], 10, exclude=test_fixed[0])},
     ]
     model = CFModel({"movie_id": movie_embeddings}, loss, metrics)
     # What the helpers below need to look inside the model after training.
@@ -512,10 +517,44 @@ def bag_logits(model: CFModel, bag) -> tf.Tensor:
                      transpose_b=True)
 
 
-def evaluation_protocols(model: CFModel, k: int = 10) -> pd.DataFrame:
+def new_user_examples(model: CFModel, rated_movies: pd.DataFrame, labels_per_user: int = 5,
+                      seed: int = DEFAULT_SPLIT_SEED + 2) -> tuple[Bags, tf.Tensor, tf.Tensor]:
+    """Examples of users the model was not trained on: ``(bags, rows, labels)``.
+
+    ``labels_per_user`` distinct labels per user of ``rated_movies`` (drawn
+    once, seeded), over the model's catalogue.
+    """
+    _softmax_parts(model)
+    bags = make_bags(rated_movies, model.vocabulary.num_movies)
+    rows, labels = fixed_labels(bags, labels_per_user, seed=seed)
+    return bags, rows, labels
+
+
+def held_out_metrics(model: CFModel, rated_movies: pd.DataFrame, k: int = 10,
+                     labels_per_user: int = 5, seed: int = DEFAULT_SPLIT_SEED + 2) -> dict[str, float]:
+    """Loss, precision@k and recall@k of a trained model on users it never saw.
+
+    The examples of :func:`new_user_examples` (the label held out of the
+    input bag, the bag's movies excluded from the ranking). For the test
+    users, call it once, after every choice is made on validation users.
+    """
+    bags, rows, labels = new_user_examples(model, rated_movies, labels_per_user, seed)
+    inputs = input_bags(bags, rows, labels)
+    logits = bag_logits(model, inputs)
+    return {"loss": float(softmax_loss(model.tower(inputs), model.tower.movie_embeddings, labels)),
+            f"precision_at_{k}": float(precision_at_k(logits, labels, k, exclude=inputs)),
+            f"recall_at_{k}": float(recall_at_k(logits, labels, k, exclude=inputs)),
+            "examples": int(labels.shape[0])}
+
+
+def evaluation_protocols(model: CFModel, k: int = 10, rated_movies: pd.DataFrame | None = None,
+                         labels_per_user: int = 5,
+                         seed: int = DEFAULT_SPLIT_SEED + 2) -> pd.DataFrame:
     """Precision and recall@k of a trained softmax model under three ways of testing it.
 
-    All on the model's held-out users and examples:
+    All on held-out users and examples: those of ``rated_movies`` (users the
+    model never saw, :func:`new_user_examples`) when given, else the
+    model's own held-out part:
 
     - ``label held out, rated movies excluded``: this notebook's metrics;
     - ``label held out, rated movies ranked too``: the top k may contain
@@ -527,8 +566,10 @@ def evaluation_protocols(model: CFModel, k: int = 10) -> pd.DataFrame:
     not in the input bag.
     """
     _softmax_parts(model)
-    rows, labels = model.test_examples
-    bags = model.test_bags
+    if rated_movies is None:
+        bags, (rows, labels) = model.test_bags, model.test_examples
+    else:
+        bags, rows, labels = new_user_examples(model, rated_movies, labels_per_user, seed)
     held_out = input_bags(bags, rows, labels)
     with_label = input_bags(bags, rows, labels, label_in_bag=True)
     popularity = tf.reduce_sum(model.train_bags.multi_hot, axis=0)
@@ -573,3 +614,101 @@ def recommend_for_movies(model: CFModel, movies: pd.DataFrame, movie_ids: Sequen
     })
     table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
     return table
+
+
+# --- Several held-out movies per user (the protocol of notebook 8) ---------------------------
+
+def hold_out_movies(rated_movies: pd.DataFrame, num_movies: int, fraction: float = 0.1,
+                    seed: int = DEFAULT_SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out a fraction of every user's movies at once: ``(input_bags, held_out)``.
+
+    For each row of ``rated_movies``, ``round(fraction * n)`` of its ``n``
+    movies (at least 1, at most ``n - 1``), drawn at random (seeded), are
+    held out. Returns two ``[num_users, num_movies]`` arrays: the input bags
+    (float32 multi-hot of the movies left) and the held-out movies (bool):
+    what a list of recommendations should find, never among its inputs.
+    """
+    rng = np.random.default_rng(seed)
+    lists = [np.asarray(row, dtype=np.int64) for row in rated_movies["movie_id"]]
+    inputs = np.zeros((len(lists), int(num_movies)), np.float32)
+    held_out = np.zeros((len(lists), int(num_movies)), bool)
+    for user, movie_ids in enumerate(lists):
+        if len(movie_ids) < 2:
+            raise ValueError("every user needs at least two movies: one to hold out, one to keep")
+        count = int(np.clip(round(fraction * len(movie_ids)), 1, len(movie_ids) - 1))
+        chosen = rng.choice(len(movie_ids), size=count, replace=False)
+        inputs[user, movie_ids] = 1.0
+        inputs[user, movie_ids[chosen]] = 0.0
+        held_out[user, movie_ids[chosen]] = True
+    return inputs, held_out
+
+
+def training_popularity(model: CFModel) -> np.ndarray:
+    """``[num_movies]``: in how many training users' bags each movie is (the most-popular baseline)."""
+    _softmax_parts(model)
+    return model.train_bags.multi_hot.numpy().sum(axis=0).astype(np.float64)
+
+
+# --- Looking at the movie embeddings -----------------------------------------------------
+
+def rating_count_map(projections: pd.DataFrame, title: str = "Movie embeddings (t-SNE)"):
+    """A t-SNE map of movies coloured by their number of ratings (log scale), interactive.
+
+    ``projections`` is a table of :func:`recsys_course.embeddings.tsne_movie_embeddings`
+    (``x``, ``y``, ``title``, ``all_genres``, ``rating_count``). Hover for the
+    title; zoom and pan with the mouse; the dropdown under the chart greys out
+    the movies with more ratings than the number chosen, to find the rarely
+    rated ones.
+    """
+    import altair as alt
+
+    data = projections[["movie_id", "title", "all_genres", "rating_count", "x", "y"]].copy()
+    data[["x", "y"]] = data[["x", "y"]].round(2)
+    data["ratings"] = data["rating_count"].clip(lower=1)  # a log scale needs positive values
+    limits = [1, 5, 20, 100, 1000]
+    most = alt.param(name="most_ratings", value=1000,
+                     bind=alt.binding_select(options=limits, name="Show movies with at most this many ratings: "))
+    shown = "datum.rating_count <= most_ratings"
+    return (alt.Chart(data, title=title).mark_circle(size=24)
+            .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
+                    color=alt.when(shown).then(alt.Color("ratings:Q", scale=alt.Scale(type="log", scheme="viridis"),
+                                                         title="Ratings"))
+                    .otherwise(alt.value("lightgray")),
+                    opacity=alt.when(shown).then(alt.value(0.85)).otherwise(alt.value(0.15)),
+                    tooltip=["title:N", alt.Tooltip("all_genres:N", title="genres"), "rating_count:Q"])
+            .properties(width=520, height=420)
+            .add_params(most)
+            .interactive(name="rating_count_map_zoom"))
+
+
+# --- Early stopping on the validation users ----------------------------------------------
+
+def train_with_early_stopping(model: CFModel, learning_rate: float, *, chunk: int = 300,
+                              max_iterations: int = 1800, patience: int = 2,
+                              monitor: str = "validation_loss", min_improvement: float = 0.005,
+                              optimizer=keras.optimizers.Adagrad) -> dict[str, float]:
+    """Train in chunks of ``chunk`` steps while ``monitor`` improves; keep the best weights.
+
+    After each chunk the metric ``monitor`` (a held-out metric of the model,
+    lower is better) is read. Training stops after ``patience`` chunks
+    without an improvement of at least ``min_improvement``, or at
+    ``max_iterations`` steps in all (those already taken included); the
+    network's weights are then set back to those of the best chunk, as
+    Keras's ``EarlyStopping(restore_best_weights=True)`` does. Returns the
+    metrics of the best chunk, with ``'iteration'`` its step count.
+    """
+    _softmax_parts(model)
+    best, best_weights, waited = None, None, 0
+    while model.iteration < max_iterations and waited < patience:
+        steps = min(chunk, max_iterations - model.iteration)
+        results = model.train(num_iterations=steps, learning_rate=learning_rate,
+                              plot_results=False, optimizer=optimizer)
+        if best is None or results[monitor] < best[monitor] - min_improvement:
+            best = {**results, "iteration": model.iteration}
+            best_weights, waited = model.tower.get_weights(), 0
+        else:
+            waited += 1
+    if best is None:  # nothing left to train: the current weights are the best
+        return {**model._evaluate_metrics(), "iteration": model.iteration}
+    model.tower.set_weights(best_weights)
+    return best

@@ -358,3 +358,69 @@ def test_evaluation_protocols_and_recommendations(rated):
     with pytest.raises(TypeError):
         softmax.evaluation_protocols(CFModel({"movie_id": tf.Variable(tf.zeros([2, 2]))},
                                              lambda: tf.constant(0.0)))
+
+
+# --- Validation users, new users, several held-out movies ------------------------------
+
+def test_held_out_name_renames_the_held_out_metrics(rated):
+    model = softmax.build_softmax_model(rated, DIMS, [5], held_out_name="validation")
+    assert [sorted(panel) for panel in model.metrics] == [
+        ["train_loss", "validation_loss"], ["validation_precision_at_10", "validation_recall_at_10"]]
+
+
+def test_held_out_metrics_on_new_users_match_a_numpy_reference(rated):
+    from recsys_course.splits import split_dataframe
+
+    train_users, test_users = split_dataframe(rated, holdout_fraction=0.25)
+    model = softmax.build_softmax_model(train_users, DIMS, [5], num_movies=15,
+                                        held_out_name="validation")
+    results = softmax.held_out_metrics(model, test_users, k=3, labels_per_user=2, seed=5)
+    bags, rows, labels = softmax.new_user_examples(model, test_users, labels_per_user=2, seed=5)
+    assert results["examples"] == len(labels) == 2 * len(test_users)
+    inputs = softmax.input_bags(bags, rows, labels).numpy()
+    logits = softmax.bag_logits(model, inputs).numpy().astype(np.float64)
+    users = model.tower(inputs).numpy().astype(np.float64)
+    movies = model.tower.movie_embeddings.numpy().astype(np.float64)
+    assert np.allclose(logits, users @ movies.T, atol=1e-4)
+    log_sum_exp = np.log(np.exp(logits).sum(axis=1))
+    loss = np.mean(log_sum_exp - logits[np.arange(len(labels)), labels.numpy()])
+    assert results["loss"] == pytest.approx(loss, rel=1e-4)
+    masked = np.where(inputs > 0, -np.inf, logits)
+    hits = [label in np.argsort(-row, kind="stable")[:3] for row, label in zip(masked, labels.numpy())]
+    assert results["recall_at_3"] == pytest.approx(np.mean(hits), abs=1e-6)
+    assert results["precision_at_3"] == pytest.approx(np.mean(hits) / 3, abs=1e-6)
+    table = softmax.evaluation_protocols(model, k=3, rated_movies=test_users, labels_per_user=2, seed=5)
+    assert table.attrs["examples"] == results["examples"]
+    assert table.iloc[0]["recall_at_3"] == pytest.approx(results["recall_at_3"], abs=1e-6)
+
+
+def test_hold_out_movies_splits_every_bag(rated):
+    inputs, held_out = softmax.hold_out_movies(rated, 15, fraction=0.3, seed=1)
+    assert inputs.shape == held_out.shape == (len(rated), 15)
+    assert inputs.dtype == np.float32 and held_out.dtype == bool
+    for user, movie_ids in enumerate(rated["movie_id"]):
+        kept, out = set(np.flatnonzero(inputs[user])), set(np.flatnonzero(held_out[user]))
+        assert kept | out == set(movie_ids) and not kept & out
+        assert len(out) == int(np.clip(round(0.3 * len(movie_ids)), 1, len(movie_ids) - 1))
+    again = softmax.hold_out_movies(rated, 15, fraction=0.3, seed=1)
+    assert np.array_equal(again[1], held_out)  # seeded
+    with pytest.raises(ValueError, match="two movies"):
+        softmax.hold_out_movies(rated.assign(movie_id=[[1]] * len(rated)), 15)
+
+
+def test_training_popularity_counts_the_training_bags(rated):
+    model = softmax.build_softmax_model(rated, DIMS, [5])
+    expected = np.zeros(15)
+    for row in model.train_bags.movie_ids.numpy():
+        for movie in row[row >= 0]:
+            expected[movie] += 1
+    assert np.array_equal(softmax.training_popularity(model), expected)
+
+
+def test_rating_count_map_is_an_interactive_chart():
+    projections = pd.DataFrame({"movie_id": [0, 1, 2], "title": ["a", "b", "c"], "all_genres": "Drama",
+                                "rating_count": [0, 3, 300], "x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 2.0]})
+    spec = softmax.rating_count_map(projections).to_dict()
+    assert spec["mark"]["type"] == "circle"
+    assert {param["name"] for param in spec["params"]} >= {"most_ratings"}
+    assert spec["encoding"]["color"]["condition"]["scale"]["type"] == "log"

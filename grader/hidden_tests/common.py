@@ -138,6 +138,7 @@ LIBRARY_VERSIONS = {
     "build_regularized_model": ("recsys_course.regularization.build_regularized_model",),
     # 07 the softmax model
     "softmax_loss": ("recsys_course.softmax.softmax_loss",),
+    "input_bags": ("recsys_course.softmax.input_bags",),
     "build_softmax_model": ("recsys_course.softmax.build_softmax_model",),
     # 08 evaluating recommenders
     "top_k_unseen": ("recsys_course.ranking_metrics.top_k_unseen",),

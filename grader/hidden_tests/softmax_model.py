@@ -62,3 +62,50 @@ def _watched(model):
     with tf.GradientTape() as tape:
         loss = model.loss()
     return list(tape.watched_variables()), loss
+
+
+# --- input_bags ----------------------------------------------------------------------------
+
+
+def _reference_input_bags(multi_hot, rows, labels):
+    """Each example's user's row of multi_hot with its own label set to 0 (TensorFlow, graph-friendly)."""
+    bags = tf.gather(tf.convert_to_tensor(multi_hot, tf.float32), rows)
+    return bags * (1.0 - tf.one_hot(labels, tf.shape(bags)[1], dtype=bags.dtype))
+
+
+def _bags_case(seed, num_users, num_movies, batch_size, repeated=False):
+    """A random multi-hot matrix (every user rated 2 or more movies), rows and labels.
+
+    Without ``repeated`` the batch holds distinct users; with it, the same users several
+    times, with other labels and once the same label twice.
+    """
+    rng = np.random.default_rng(seed)
+    multi_hot = np.zeros((num_users, num_movies), np.float32)
+    for user in range(num_users):
+        count = int(rng.integers(2, max(3, num_movies // 2)))
+        multi_hot[user, rng.choice(num_movies, size=count, replace=False)] = 1.0
+    if repeated:
+        users = rng.choice(num_users, size=max(2, batch_size // 3), replace=False)
+        rows = np.concatenate([users, users, users[:1]])[:max(batch_size, 2 * len(users) + 1)]
+    else:
+        rows = rng.choice(num_users, size=min(batch_size, num_users), replace=False)
+    labels = np.array([rng.choice(np.flatnonzero(multi_hot[row])) for row in rows])
+    if repeated:
+        labels[-1] = labels[0]  # the first user's first example, once more
+    return multi_hot, rows.astype(np.int64), labels.astype(np.int64)
+
+
+def _as_bags(result, shape):
+    """The answer as a float64 numpy array, after checking it is a float32 tf.Tensor of ``shape``."""
+    assert isinstance(result, tf.Tensor), f"expected a tf.Tensor, got {type(result).__name__}"
+    assert result.dtype == tf.float32, f"expected float32, got {result.dtype}"
+    assert tuple(result.shape) == tuple(shape), f"expected shape {tuple(shape)}, got {tuple(result.shape)}"
+    return result.numpy().astype(np.float64)
+
+
+def _as_array(result):
+    """The answer's values as a float64 numpy array (any tensor or array), for value-only checks."""
+    if isinstance(result, (tf.Tensor, tf.Variable)):
+        result = result.numpy()
+    assert isinstance(result, np.ndarray), f"expected a tensor, got {type(result).__name__}"
+    return np.asarray(result, dtype=np.float64)
