@@ -76,6 +76,12 @@ def cross_validate_table(ratings: pd.DataFrame, names=("KNNBaseline", "SVD"), fo
                      "test_seconds": float(np.mean(result["test_time"])),
                      "total_seconds": time.perf_counter() - start,
                      **PUBLISHED_ML100K.get(name, NOT_PUBLISHED)})
+    if n_jobs != 1:
+        # joblib keeps its worker processes for reuse; left running they outlive the kernel, and
+        # loky's resource tracker then warns about leaked semaphores on the kernel's stderr.
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
     return pd.DataFrame(rows).set_index("algorithm")
 
 

@@ -22,6 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# nbgrader's Validate button and `nbgrader validate` read nbgrader_config.py from the folder
+# they run in: without it they give a cell 30 s (training cells take longer) and a cell's
+# last output 4 s (under load, a fatal error), and warn that no config was found.
+VALIDATE_CONFIG = """\
+# Settings of nbgrader's Validate button for this course (written once; yours to change).
+c = get_config()
+c.Execute.timeout = 300  # seconds a cell may run: training cells take more than the default 30
+c.Execute.iopub_timeout = 60  # seconds to wait for a cell's last output on a busy laptop
+"""
 
 
 @dataclass
@@ -65,6 +74,10 @@ def seed_work_folder(release: Path, work: Path) -> Seeding:
         shutil.copy2(source, partial)
         partial.replace(target)
         result.added.append(relative.as_posix())
+    config = work / "nbgrader_config.py"
+    if not config.exists():
+        config.write_text(VALIDATE_CONFIG)
+        result.added.append(config.name)
     return result
 
 

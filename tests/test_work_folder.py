@@ -27,8 +27,11 @@ def test_first_start_copies_every_notebook_and_skips_editor_debris(tmp_path):
         "01_a/01_a.ipynb": "one", "02_b/02_b.ipynb": "two",
         "01_a/.ipynb_checkpoints/01_a-checkpoint.ipynb": "old", "02_b/__pycache__/x.pyc": "cache"})
     result = seed_work_folder(release, tmp_path / "work")
-    assert result.added == ["01_a/01_a.ipynb", "02_b/02_b.ipynb"]
+    assert result.added == ["01_a/01_a.ipynb", "02_b/02_b.ipynb", "nbgrader_config.py"]
     assert (tmp_path / "work" / "02_b" / "02_b.ipynb").read_text() == "two"
+    # nbgrader's Validate button reads it: cells may run 300 s, their last output is awaited 60 s
+    config = (tmp_path / "work" / "nbgrader_config.py").read_text()
+    assert "c.Execute.timeout = 300" in config and "c.Execute.iopub_timeout = 60" in config
     assert not list((tmp_path / "work").rglob("*checkpoint*"))
 
 
@@ -37,11 +40,13 @@ def test_an_update_adds_new_notebooks_and_never_touches_answers(tmp_path):
     work = tmp_path / "work"
     seed_work_folder(release, work)
     (work / "01_a" / "01_a.ipynb").write_text("my answers")
+    (work / "nbgrader_config.py").write_text("c = get_config()  # my own settings")
     make_release(release, {"01_a/01_a.ipynb": "release v2", "08_new/08_new.ipynb": "new"})
     result = seed_work_folder(release, work)
     assert result.added == ["08_new/08_new.ipynb"]
     assert result.kept == ["01_a/01_a.ipynb"] and result.updated_upstream == ["01_a/01_a.ipynb"]
     assert (work / "01_a" / "01_a.ipynb").read_text() == "my answers"
+    assert (work / "nbgrader_config.py").read_text() == "c = get_config()  # my own settings"
     assert not list(work.rglob(".*.partial"))
 
 
