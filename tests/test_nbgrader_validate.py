@@ -47,15 +47,6 @@ FAILED = "VALIDATION FAILED ON"
 # default TCP transport is unencrypted (not shown under the Validate button).
 ENVIRONMENT_NOTICES = ("Kernel is running over TCP without encryption",)
 WORKERS = 2
-# Correct notebooks that still print a warning, and why (remove an entry once fixed).
-KNOWN_WARNINGS = {
-    # surprise_benchmark(..., n_jobs=2) leaves joblib's loky worker pool running; when the
-    # kernel shuts down, loky's resource tracker warns about its leaked semaphores and
-    # /dev/shm folders on the kernel's stderr (the command line's, not a cell's).
-    "11_neighbourhoods_and_spark": "joblib's loky workers outlive the kernel (surprise_benchmark, n_jobs=2)",
-}
-
-
 def _nbgrader() -> str:
     return str(Path(sys.executable).parent / "nbgrader")
 
@@ -120,9 +111,7 @@ def _visible_tests(assignment: str) -> list[nbformat.NotebookNode]:
             if cell.cell_type == "code" and "_visible_" in (grade_id_of(cell) or "")]
 
 
-@pytest.mark.parametrize("assignment", [
-    pytest.param(a, marks=pytest.mark.xfail(reason=KNOWN_WARNINGS[a], strict=False)) if a in KNOWN_WARNINGS else a
-    for a in ASSIGNMENTS])
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_a_correct_notebook_validates_cleanly(validated, assignment):
     result = validated[assignment, "correct"]
     report = result["stdout"] + result["stderr"]
