@@ -17,7 +17,13 @@ Grading (``grade``, one module per idea, in the order a submission meets them):
 - one notebook: :mod:`grader.grade_one` (a worker process per notebook),
   :mod:`grader.sandbox_kernel` (the kernel's allow-list sandbox and memory
   cap), :mod:`grader.execution` (nbgrader's Execute, hardened),
-  :mod:`grader.feedback` (hidden tests shown as verdicts);
+  :mod:`grader.feedback` (hidden tests shown as verdicts),
+  :mod:`grader.feedback_exporter` (the feedback page: a summary naming each
+  test, MathJax inside, from :mod:`grader.mathjax_offline`);
+- elsewhere: :mod:`grader.distributed` (``grade --scheduler``: Dask workers),
+  :mod:`grader.hub` (nbgrader's own commands on a JupyterHub, with the
+  course's repair and sandbox), :mod:`grader.lms_export` (grades in Canvas's
+  and Moodle's import formats);
 - the results: :mod:`grader.sheet` (grades.csv, problems.csv),
   :mod:`grader.library_versions` (answers copied from the library, for review);
 - shared words: :mod:`grader.statuses` (every status), :mod:`grader.cells`

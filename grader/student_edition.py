@@ -104,11 +104,16 @@ def student_pyproject(text: str, student_url: str) -> str:
                        f'Repository = "{student_url}"\n\n')
         if header == "[tool.setuptools.packages.find]":
             section = re.sub(r"(?m)^include = .*$", 'include = ["recsys_course*"]', section)
+        if header == "[tool.setuptools.package-data]":
+            continue  # the grader's feedback templates
+        if header == "[project.optional-dependencies]":  # the grader's extra, with its comment lines
+            section = re.sub(r"(?ms)(^#[^\n]*\n)*^grader = \[.*?^\]\n", "", section)
         kept.append(section)
     result = "".join(kept)
     parsed = tomllib.loads(result)
     include = parsed["tool"]["setuptools"]["packages"]["find"]["include"]
-    if include != ["recsys_course*"] or "scripts" in parsed["project"]:
+    if (include != ["recsys_course*"] or "scripts" in parsed["project"]
+            or "grader" in parsed["project"].get("optional-dependencies", {})):
         raise EditionError(f"pyproject.toml: could not take the grader out (include = {include})")
     return result
 

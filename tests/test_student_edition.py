@@ -101,6 +101,8 @@ def test_its_pyproject_ships_the_helper_package_only(edition):
     assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["recsys_course*"]
     assert "scripts" not in project["project"], "the grade command needs the grader"
     assert "pytest" not in project.get("tool", {}), "the edition has no tests"
+    assert set(project["project"]["optional-dependencies"]) == {"course", "test"}, "no grader extra (Dask)"
+    assert "package-data" not in project["tool"]["setuptools"], "no grader templates"
     assert project["project"]["urls"] == {"Repository": repository_url()}
     main_project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["project"]["dependencies"] == main_project["dependencies"]
