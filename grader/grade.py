@@ -48,7 +48,7 @@ from .nbgrader_helpers import (
     source_notebook,
 )
 from .settings import GradingSettings
-from .sheet import write_problems, write_sheet
+from .sheet import identities_of, write_problems, write_sheet
 from .statuses import GradeStatus
 from .submissions import collect_submissions
 
@@ -102,8 +102,12 @@ def prepare_templates(assignments: list[str], out: Path) -> dict[str, Path]:
         return templates
     (out / ".templates").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".generate-", dir=out / ".templates") as scratch:
+        started = time.monotonic()
+        print(f"generating the gradebook of {', '.join(sorted(stale))} with nbgrader "
+              "(once per change of a source or of the hidden-test helpers) ...", end="", flush=True)
         course = ThrowawayCourse.create(Path(scratch) / "course", sorted(stale), source_root=root)
         course.generate("*")
+        print(f" {time.monotonic() - started:.1f} s", flush=True)
         for assignment, fingerprint in stale.items():
             template = templates[assignment]
             if template.exists():
@@ -197,7 +201,10 @@ def grade_class(submissions: Path, out: Path, *, assignments: list[str] | None =
     intake_dir = out / "intake" / hashlib.sha256(str(submissions.resolve()).encode()).hexdigest()[:12]
     if intake_dir.exists():
         shutil.rmtree(intake_dir)
+    started = time.monotonic()
+    print(f"reading {submissions} ...", end="", flush=True)
     intake = collect_submissions(submissions, releases, mapping=mapping, workdir=intake_dir)
+    print(f" {len(intake.records)} files, {time.monotonic() - started:.1f} s", flush=True)
     write_problems(intake.problems(), out / "problems.csv")
     todo = [s for s in intake.submissions if s.assignment in assignments]
     templates = prepare_templates(sorted({s.assignment for s in todo}), out)
@@ -243,7 +250,7 @@ def grade_class(submissions: Path, out: Path, *, assignments: list[str] | None =
         points, top = sum(result["scores"].values()), sum(result["max_scores"].values())
         progress.step(f"{result['student']} {result['assignment']}: {points:g}/{top:g} {result['status']}")
     results.sort(key=lambda r: (r["student"], r["assignment"]))
-    write_sheet(results, names, assignments, out / "grades.csv")
+    write_sheet(results, names, assignments, out / "grades.csv", identities=identities_of(todo))
     print(f"grade sheet: {out / 'grades.csv'}\nfeedback: {feedback_dir}", flush=True)
     return results
 
