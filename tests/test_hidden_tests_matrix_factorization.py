@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from grader.hidden_tests import common
 from grader.hidden_tests import matrix_factorization as hidden
 from recsys_course.cfmodel import CFModel
 from recsys_course.losses import observed_mse
@@ -106,7 +107,7 @@ def traced_tape(sparse_ratings, user_embeddings, movie_embeddings, learning_rate
     return user_embeddings - learning_rate * gradient_U, movie_embeddings - learning_rate * gradient_V
 
 
-CASE = hidden._step_case(3, 9, 13, 40, 4, unrated=2)
+CASE = common.random_rating_case(3, 9, 13, 40, 4, scale=0.5, unrated=2)
 
 
 def test_reference_step_is_the_formula():
@@ -123,7 +124,7 @@ def test_reference_step_is_the_formula():
     np.testing.assert_allclose(expected_V, tape_V.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_step_case_leaves_the_last_rows_unrated_and_has_no_duplicate_cell():
+def test_random_rating_case_leaves_the_last_rows_unrated_and_has_no_duplicate_cell():
     indices, values, users, movies = CASE
     assert users.shape == (9, 4) and movies.shape == (13, 4) and len(values) == 40
     assert indices[:, 0].max() < 7 and indices[:, 1].max() < 11

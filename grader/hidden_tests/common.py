@@ -75,6 +75,22 @@ def synthetic_ratings(num_users, num_movies, num_ratings, seed):
     return frame
 
 
+def random_rating_case(seed, num_users, num_movies, num_ratings, dim, scale=1.0, unrated=0):
+    """Distinct random (user, movie) cells in random order, ratings 1-5, N(0, scale^2) float32 embeddings.
+
+    Returns ``indices`` (int64, [R, 2]), ``values``, ``users`` [N, d], ``movies`` [M, d]. The last
+    ``unrated`` users and movies get no rating (nor may some others).
+    """
+    rng = np.random.default_rng(seed)
+    rows, columns = num_users - unrated, num_movies - unrated
+    cells = rng.choice(rows * columns, size=num_ratings, replace=False)
+    indices = np.stack([cells // columns, cells % columns], axis=1).astype(np.int64)
+    values = rng.integers(1, 6, size=num_ratings).astype(np.float32)
+    users = rng.normal(0.0, scale, (num_users, dim)).astype(np.float32)
+    movies = rng.normal(0.0, scale, (num_movies, dim)).astype(np.float32)
+    return indices, values, users, movies
+
+
 # --- References of the exercises that later exercises build on ----------------------------
 # Written once here (and checked against the library's versions in
 # tests/test_hidden_tests_helpers.py). Inlined into the cell, they are new function

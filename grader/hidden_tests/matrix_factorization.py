@@ -89,21 +89,6 @@ def _forbid_autodiff(exercise):
             function.__globals__.pop(_AUTODIFF_TRAP_GLOBAL, None)
 
 
-def _step_case(seed, num_users, num_movies, num_ratings, dim, unrated=0):
-    """Distinct random cells in random order, ratings 1-5, N(0, 0.5^2) float32 embeddings.
-
-    The last ``unrated`` users and movies get no rating (nor may some others).
-    """
-    rng = np.random.default_rng(seed)
-    rows, columns = num_users - unrated, num_movies - unrated
-    cells = rng.choice(rows * columns, size=num_ratings, replace=False)
-    indices = np.stack([cells // columns, cells % columns], axis=1).astype(np.int64)
-    values = rng.integers(1, 6, size=num_ratings).astype(np.float32)
-    users = rng.normal(0.0, 0.5, (num_users, dim)).astype(np.float32)
-    movies = rng.normal(0.0, 0.5, (num_movies, dim)).astype(np.float32)
-    return indices, values, users, movies
-
-
 def _reference_step(indices, values, users, movies, learning_rate):
     """One step of gradient descent on the observed MSE, the gradient from tf.GradientTape (float64).
 
