@@ -508,7 +508,7 @@ def test_every_notebook_reference_agrees_with_the_library():
     U, V = regularization._random_embeddings(1, 7, 9, 3)
     assert regularization._naive_gravity(U, V) == pytest.approx(float(library_regularization.gravity(U, V)), rel=1e-5)
 
-    indices, values, users, movies = measuring_error._random_case(2, 8, 11, 30, 4)
+    indices, values, users, movies = common.random_rating_case(2, 8, 11, 30, 4)
     observed = tf.SparseTensor(indices, values, [8, 11])
     assert measuring_error._reference_mse(indices, values, users, movies) == pytest.approx(
         float(losses.observed_mse(tf.sparse.reorder(observed), users, movies)), rel=1e-5)

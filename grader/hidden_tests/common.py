@@ -22,14 +22,17 @@ import tensorflow as tf
 # --- Reading what an answer returned ---------------------------------------------------
 
 
-def as_number(result):
-    """A scalar result (tensor, numpy scalar or Python number) as a Python float, after checking it."""
+def as_number(result, what="the answer"):
+    """A scalar result (tensor, numpy scalar or Python number) as a Python float, after checking it.
+
+    ``what`` names the answer in the messages (e.g. ``"precision_at_k"``). A bool is not a number here.
+    """
     if isinstance(result, (tf.Tensor, tf.Variable)):
         result = result.numpy()
-    assert isinstance(result, (np.ndarray, np.generic, float, int)) and not isinstance(result, bool), (
-        f"expected a tensor or a number, got {type(result).__name__}")
+    assert isinstance(result, (np.ndarray, np.generic, float, int)) and not isinstance(result, (bool, np.bool_)), (
+        f"{what}: expected a tensor or a number, got {type(result).__name__}")
     array = np.asarray(result, dtype=np.float64)
-    assert array.size == 1, f"expected a single number, got shape {array.shape}"
+    assert array.size == 1, f"{what}: expected a single number, got shape {array.shape}"
     return float(array.reshape(-1)[0])
 
 

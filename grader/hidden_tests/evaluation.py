@@ -24,17 +24,6 @@ def as_id_matrix(result, shape, what="top_k_unseen"):
     return result.astype(np.int64)
 
 
-def as_plain_float(result, what):
-    """A scalar answer as a Python float (nan allowed), after checking it is a number."""
-    if isinstance(result, (tf.Tensor, tf.Variable)):
-        result = result.numpy()
-    assert isinstance(result, (float, int, np.floating, np.integer, np.ndarray)) and not isinstance(
-        result, (bool, np.bool_)), f"{what}: expected a number, got {type(result).__name__}"
-    array = np.asarray(result, dtype=np.float64)
-    assert array.size == 1, f"{what}: expected a single number, got shape {array.shape}"
-    return float(array.reshape(-1)[0])
-
-
 def assert_same_number(got, expected, what, tolerance=1e-9):
     """``got`` equals ``expected`` within ``tolerance`` (relative), nan only where nan is expected."""
     if math.isnan(expected):

@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from grader.hidden_tests.common import as_number
+
+
 def ratings_frame(rows):
     """A ratings frame with the course's columns from ``(user_id, movie_id, rating)`` triples."""
     frame = pd.DataFrame(rows, columns=["user_id", "movie_id", "rating"])
@@ -78,14 +81,8 @@ def as_similarity_matrix(result, num_movies):
 
 
 def as_prediction(result):
-    """The answer of knn_predict as a Python float, after checking it is one number."""
-    if isinstance(result, (tf.Tensor, tf.Variable)):
-        result = result.numpy()
-    assert isinstance(result, (float, int, np.floating, np.integer, np.ndarray)) and not isinstance(
-        result, (bool, np.bool_)), f"knn_predict: expected a float, got {type(result).__name__}"
-    array = np.asarray(result, dtype=np.float64)
-    assert array.size == 1, f"knn_predict: expected one number, got shape {array.shape}"
-    value = float(array.reshape(-1)[0])
+    """The answer of knn_predict as a finite Python float, after checking it is one number."""
+    value = as_number(result, "knn_predict")
     assert math.isfinite(value), f"knn_predict: got {value}"
     return value
 
