@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .nbgrader_helpers import REPO_ROOT
@@ -26,6 +26,9 @@ class GradingSettings:
     data_dir: Path | None = None  # the kernels' RECSYS_COURSE_DATA (default: the course's data/)
     show_hidden_code: bool = False  # feedback shows hidden tests' code (default: verdicts only)
     scheduler: str | None = None  # a Dask scheduler's address: grade on its workers instead of ``jobs`` here
+    # Run the notebooks on the data folder itself; by default on a small synthetic set (the
+    # hidden tests need no real data, the demonstrations then train in a fraction of the time).
+    full_data: bool = field(default_factory=lambda: os.environ.get("RECSYS_GRADER_FULL_DATA") == "1")
 
     def with_(self, **changes) -> GradingSettings:
         """A copy with some values changed (None values are ignored: "not given")."""
@@ -42,4 +45,4 @@ class GradingSettings:
     def fingerprint(self) -> str:
         """The settings a grade depends on (part of each result's cache key); ``jobs`` and ``scheduler`` are not."""
         return json.dumps([self.cell_timeout, self.notebook_timeout, self.memory_mb, self.show_hidden_code,
-                           self.resolved_data_dir()])
+                           self.full_data, self.resolved_data_dir()])

@@ -80,6 +80,19 @@ def test_settings_defaults_overrides_and_fingerprint(tmp_path):
     assert (changed.jobs, changed.memory_mb, changed.resolved_data_dir()) == (2, 4096, str(tmp_path.resolve()))
     assert changed.fingerprint() == GradingSettings(data_dir=tmp_path).fingerprint()  # jobs change no grade
     assert settings.with_(cell_timeout=5).fingerprint() != settings.fingerprint()
+    # the data a notebook runs on changes its grade: a full-data run reuses no small-data result
+    assert settings.with_(full_data=not settings.full_data).fingerprint() != settings.fingerprint()
+
+
+def test_the_command_line_chooses_the_data(tmp_path, monkeypatch):
+    """--full-data runs on the data folder; without it, the small synthetic set (unless the environment says)."""
+    seen = {}
+    monkeypatch.setattr(grade, "grade_class", lambda *args, settings, **kwargs: seen.setdefault("s", settings))
+    monkeypatch.delenv("RECSYS_GRADER_FULL_DATA", raising=False)
+    grade.main([str(tmp_path)])
+    assert seen.pop("s").full_data is False
+    grade.main([str(tmp_path), "--full-data", "--data", str(tmp_path)])
+    assert seen["s"].full_data is True and seen["s"].resolved_data_dir() == str(tmp_path.resolve())
 
 
 def test_grade_class_takes_keywords_only_and_refuses_unknown_ones(tmp_path):
