@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from grader.hidden_tests.common import as_number
+
 # --- Reading results --------------------------------------------------------------------
 
 
@@ -164,3 +166,22 @@ def ratings_case(seed, num_users, num_movies, num_ratings):
                           "timestamp": rng.integers(0, 10 ** 9, size=num_ratings)})
     frame.index = rng.permutation(num_ratings) * 3 + 7
     return frame
+
+
+def assert_ranked_list_metric(answer, reference, exercise, label, first_seed, num_movies, ks):
+    """``answer(recommended, relevant, k=k)`` equals ``reference`` on 40 fresh ranked-list cases per k.
+
+    Cases alternate Python lists and numpy arrays; ``label`` names the metric in messages
+    (``"precision"``). More than 20 expected values are non-zero, so a constant 0 cannot pass.
+    """
+    nonzero = 0
+    for case in range(40):
+        case_recommended, case_relevant = ranked_list_case(first_seed + case, num_movies=num_movies)
+        arguments = ((case_recommended, case_relevant) if case % 2
+                     else (np.array(case_recommended), np.array(case_relevant)))
+        for case_k in ks:
+            expected = reference(case_recommended, case_relevant, case_k)
+            nonzero += expected > 0
+            got = as_number(answer(*arguments, k=case_k), exercise)
+            assert_same_number(got, expected, f"{label}@{case_k} of {case_recommended} with relevant {case_relevant}")
+    assert nonzero > 20
