@@ -70,19 +70,46 @@ def cross_validate_table(ratings: pd.DataFrame, names=("KNNBaseline", "SVD"), fo
         start = time.perf_counter()
         result = cross_validate(make_algorithm(name, seed), data, measures=["RMSE", "MAE"],
                                 cv=KFold(folds, random_state=seed), n_jobs=n_jobs)
+        seconds = time.perf_counter() - start
+        if n_jobs != 1:
+            release_joblib_workers()  # after every call, not once at the end: see its docstring
         rows.append({"algorithm": name, "rmse": float(np.mean(result["test_rmse"])),
                      "mae": float(np.mean(result["test_mae"])),
                      "fit_seconds": float(np.mean(result["fit_time"])),
                      "test_seconds": float(np.mean(result["test_time"])),
-                     "total_seconds": time.perf_counter() - start,
+                     "total_seconds": seconds,
                      **PUBLISHED_ML100K.get(name, NOT_PUBLISHED)})
-    if n_jobs != 1:
-        # joblib keeps its worker processes for reuse; left running they outlive the kernel, and
-        # loky's resource tracker then warns about leaked semaphores on the kernel's stderr.
-        from joblib.externals.loky import get_reusable_executor
-
-        get_reusable_executor().shutdown(wait=True)
     return pd.DataFrame(rows).set_index("algorithm")
+
+
+def release_joblib_workers() -> None:
+    """Stop joblib's reusable worker processes and unregister the temporary folders made for them.
+
+    Surprise's ``cross_validate(..., n_jobs=2)`` runs on joblib's ``loky``
+    backend. Each ``joblib.Parallel`` call registers a temporary "memmapping"
+    folder (in ``/dev/shm``) with loky's resource tracker, a child process,
+    and the workers stay alive for the next call. Only the executor's own
+    ``terminate`` deletes and unregisters its folders; and when a call reuses
+    the workers, joblib (1.6) forgets the folder it registered for that call,
+    leaving it to an ``atexit`` hook (joblib issue #1620). A Jupyter kernel
+    does not get to run that hook: at shutdown it signals its child processes
+    and waits, the tracker ignores the signal, and the kernel manager kills
+    the kernel first. The tracker then finds the folders still registered and
+    prints "There appear to be N leaked folder objects to clean up at
+    shutdown" on the kernel's stderr. Terminating the executor after every
+    ``Parallel`` call leaves nothing registered; the next call starts two
+    fresh workers (under a second).
+    """
+    from joblib.externals.loky import reusable_executor
+
+    # The executor joblib reuses; loky's public get_reusable_executor() would start one to return it.
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is None:
+        return
+    if hasattr(executor, "terminate"):  # joblib's MemmappingExecutor: shutdown, then its temporary folders
+        executor.terminate(kill_workers=False)
+    else:
+        executor.shutdown(wait=True)
 
 
 def rmse_on_split(algorithm, train: pd.DataFrame, test: pd.DataFrame) -> dict:
