@@ -108,7 +108,7 @@ def test_a_module_for_a_notebook_still_being_written_is_skipped():
 
 @pytest.mark.slow
 def test_every_case_with_its_dry_run_cases_loses_exactly_what_it_says():
-    """All cases of all notebooks, without nbgrader: about 2-3 minutes (the reference notebooks run once)."""
+    """All cases of all notebooks, without nbgrader: about 3 minutes, in two processes (``dry_run --jobs``)."""
     from grading_corpus import dry_run  # noqa: PLC0415
 
     chosen = os.environ.get("GRADING_CORPUS_DRY_RUN", "")  # e.g. "08,11": a subset
