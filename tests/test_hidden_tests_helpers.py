@@ -334,10 +334,11 @@ def test_inline_notebook_and_the_real_guard_without_grader():
 
 
 # --- The source notebooks' test cells, inlined, against wrong and delegating answers -----------
-# Without nbgrader: each source notebook runs once in-process on the synthetic data (the
-# grader's data), with its hidden blocks inlined as the gradebook records them; then its test
-# cells run again with one graded function replaced, as autograde would run them after a
+# Without nbgrader: each source notebook runs once on the synthetic data (the grader's data),
+# with its hidden blocks inlined as the gradebook records them; then the test cells a check
+# reads run again with one graded function replaced, as autograde would run them after a
 # student's answer. (Later plain cells are not re-run: the test is stricter than autograde.)
+# Two notebooks are checked at once, each in a worker process (fixture checked_notebooks).
 
 GRADED = {
     "01_exploring_movielens": ("movie_rating_stats", "split_dataframe"),
@@ -386,6 +387,18 @@ ADAPTED_CALLS = {
 BUILDS_ON = {"build_regularized_model": ("gravity",), "build_softmax_model": ("softmax_loss", "input_bags")}
 
 
+# Seconds (CI, 2 cores) each notebook's checks took: only the order of the jobs depends on them
+# (the slowest first, so that the processes finish together); a notebook not listed is taken as
+# the slowest.
+MEASURED_SECONDS = {
+    "09_keras_matrix_factorization": 64, "11_neighbourhoods_and_spark": 43, "10_two_towers": 42,
+    "07_softmax_model": 40, "06_regularization": 35, "08_evaluating_recommenders": 15,
+    "05_inspecting_embeddings": 8, "04_matrix_factorization": 6, "03_measuring_error": 3,
+    "02_sparse_rating_matrix": 2, "01_exploring_movielens": 1,
+}
+WORKERS = 2  # notebooks checked at once, each in its own process (the CI machine has 2 cores)
+
+
 def _test_cells(notebook):
     return [cell for cell in notebook.cells
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")]
@@ -404,87 +417,142 @@ def _run(source, namespace, name):
     return None
 
 
-@pytest.fixture(scope="module")
-def executed_notebooks(tmp_path_factory):
-    """assignment -> (namespace after a run with the solutions, test cells, errors of that run)."""
+def _execute(assignment, data):
+    """(namespace after a run with the solutions, test cells, errors of that run) of one source notebook."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     from grader.nbgrader_helpers import REPO_ROOT, source_notebook
-    from recsys_course.fetch import make_synthetic_movielens
 
-    data = make_synthetic_movielens(tmp_path_factory.mktemp("synthetic")).folder
-    transformer, cache = TransformerManager(), {}
-
-    def run(assignment):
-        if assignment not in cache:
-            notebook = inline_notebook(nbformat.read(source_notebook(REPO_ROOT, assignment), as_version=4),
-                                       assignment)
-            namespace = {"__name__": "__main__", "display": lambda *args, **kwargs: None}
-            errors = {}
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setenv("RECSYS_COURSE_DATA", str(data))
-                for cell in notebook.cells:
-                    if cell.cell_type == "code":
-                        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "cell")
-                        errors[grade_id] = _run(transformer.transform_cell(cell.source), namespace, grade_id)
-            cells = [(c.metadata.nbgrader["grade_id"], transformer.transform_cell(c.source))
-                     for c in _test_cells(notebook)]
-            cache[assignment] = namespace, cells, errors
-        return cache[assignment]
-    return run
+    transformer = TransformerManager()
+    notebook = inline_notebook(nbformat.read(source_notebook(REPO_ROOT, assignment), as_version=4), assignment)
+    namespace = {"__name__": "__main__", "display": lambda *args, **kwargs: None}
+    errors = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECSYS_COURSE_DATA", str(data))
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "cell")
+                errors[grade_id] = _run(transformer.transform_cell(cell.source), namespace, grade_id)
+    cells = [(c.metadata.nbgrader["grade_id"], transformer.transform_cell(c.source)) for c in _test_cells(notebook)]
+    return namespace, cells, errors
 
 
-def _rerun_tests(executed, assignment, function, answer):
-    """Errors of the notebook's test cells after ``answer`` replaced ``function``."""
+def _rerun_tests(executed, answer, grade_ids):
+    """Errors of the test cells ``grade_ids`` (run in the notebook's order) after ``answer`` replaced a function."""
     namespace, cells, _ = executed
     namespace = dict(namespace)
     exec(answer, namespace)
-    return {grade_id: _run(source, namespace, grade_id) for grade_id, source in cells}
+    return {grade_id: _run(source, namespace, grade_id) for grade_id, source in cells if grade_id in grade_ids}
+
+
+def _own_cells(cells, function):
+    return [grade_id for grade_id, _ in cells if grade_id.startswith(function + "_")]
+
+
+def _charged_elsewhere(cells, function):
+    """The hidden test cells of the builders that build on ``function`` (they must not charge it again)."""
+    return [g for builder, earlier in BUILDS_ON.items() if function in earlier
+            for g, _ in cells if g.startswith(builder + "_hidden_")]
+
+
+def _delegating_answers(function):
+    """``(qualified library name, form, answer's source)`` of each way to hand ``function`` to the library."""
+    answers = []
+    for qualified in common.LIBRARY_VERSIONS.get(function, ()):
+        module, _, name = qualified.rpartition(".")
+        parameters, call = ADAPTED_CALLS.get((function, qualified), DIRECT_CALL)
+        for form, template in DELEGATIONS_OF.items():
+            if (function, qualified) in ADAPTED_CALLS and "{call}" not in template:
+                continue
+            library = LIBRARY.format(module=module)
+            answers.append((qualified, form, template.format(f=function, library=library, name=name,
+                                                             parameters=parameters,
+                                                             call=call.format(library=library, name=name))))
+    return answers
+
+
+def _check_notebook(assignment, data, checks):
+    """In a worker process: the notebook's run and, per check asked for, the errors of the cells it reads.
+
+    Only the test cells a check reads are re-run after an answer (in the notebook's order).
+    """
+    executed = _execute(assignment, data)
+    _, cells, errors = executed
+    result = {"errors": errors, "cells": [grade_id for grade_id, _ in cells]}
+    if "wrong" in checks:
+        result["wrong"] = {
+            (function, wrong): _rerun_tests(executed, template.format(f=function),
+                                            {*_own_cells(cells, function), *_charged_elsewhere(cells, function)})
+            for function in GRADED[assignment] for wrong, template in WRONG_ANSWERS.items()}
+    if "delegation" in checks:
+        result["delegation"] = {
+            (function, qualified, form): _rerun_tests(executed, answer, set(_own_cells(cells, function)))
+            for function in GRADED[assignment] for qualified, form, answer in _delegating_answers(function)}
+    return result
+
+
+CHECKS = {"test_wrong_answers_score_nothing_and_are_charged_once": "wrong",
+          "test_answers_handing_the_exercise_to_the_library_score_nothing": "delegation"}
+
+
+@pytest.fixture(scope="module")
+def checked_notebooks(request, tmp_path_factory):
+    """assignment -> what :func:`_check_notebook` found, for every notebook a selected test of this module
+    checks, computed in ``WORKERS`` processes at once (the slowest notebooks first)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from recsys_course.fetch import make_synthetic_movielens
+
+    data = str(make_synthetic_movielens(tmp_path_factory.mktemp("synthetic")).folder)
+    wanted = {}
+    for item in request.session.items:
+        check = CHECKS.get(getattr(item, "originalname", None))
+        if check and item.module is request.module:
+            wanted.setdefault(item.callspec.params["assignment"], set()).add(check)
+    # spawn, not fork: this process has TensorFlow loaded, whose threads a fork would not copy
+    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {assignment: pool.submit(_check_notebook, assignment, data, wanted[assignment])
+                   for assignment in sorted(wanted, key=lambda a: -MEASURED_SECONDS.get(a, float("inf")))}
+        yield lambda assignment: futures[assignment].result()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", sorted(GRADED))
-def test_wrong_answers_score_nothing_and_are_charged_once(executed_notebooks, assignment):
-    namespace, cells, errors = executed_notebooks(assignment)
+def test_wrong_answers_score_nothing_and_are_charged_once(checked_notebooks, assignment):
+    checked = checked_notebooks(assignment)
+    cells, errors = checked["cells"], checked["errors"]
     failed = {grade_id: error for grade_id, error in errors.items() if error}
     assert not failed, f"the solutions fail: {failed}"
     for function in GRADED[assignment]:
-        own = [grade_id for grade_id, _ in cells if grade_id.startswith(function + "_")]
+        own = [grade_id for grade_id in cells if grade_id.startswith(function + "_")]
         assert own, function
-        for wrong, template in WRONG_ANSWERS.items():
-            results = _rerun_tests(executed_notebooks(assignment), assignment, function, template.format(f=function))
+        for wrong in WRONG_ANSWERS:
+            results = checked["wrong"][function, wrong]
             passing = [grade_id for grade_id in own if results[grade_id] is None]
             assert not passing, f"{function} as {wrong!r} still passes {passing}"
             for builder, earlier in BUILDS_ON.items():
                 if function in earlier:
-                    hidden = [g for g, _ in cells if g.startswith(builder + "_hidden_")]
+                    hidden = [g for g in cells if g.startswith(builder + "_hidden_")]
                     charged = {g: results[g] for g in hidden if results[g]}
                     assert not charged, f"{function} as {wrong!r} is charged again in {charged}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", sorted(GRADED))
-def test_answers_handing_the_exercise_to_the_library_score_nothing(executed_notebooks, assignment):
-    executed = executed_notebooks(assignment)
-    _, cells, _ = executed
+def test_answers_handing_the_exercise_to_the_library_score_nothing(checked_notebooks, assignment):
+    checked = checked_notebooks(assignment)
+    cells = checked["cells"]
     for function in GRADED[assignment]:
         # every test cell of the exercise: the visible ones end with a hidden guard block
-        hidden = [grade_id for grade_id, _ in cells if grade_id.startswith(function + "_")]
-        for qualified in common.LIBRARY_VERSIONS.get(function, ()):
-            module, _, name = qualified.rpartition(".")
-            parameters, call = ADAPTED_CALLS.get((function, qualified), DIRECT_CALL)
-            for form, template in DELEGATIONS_OF.items():
-                if (function, qualified) in ADAPTED_CALLS and "{call}" not in template:
-                    continue
-                library = LIBRARY.format(module=module)
-                answer = template.format(f=function, library=library, name=name, parameters=parameters,
-                                         call=call.format(library=library, name=name))
-                results = _rerun_tests(executed, assignment, function, answer)
-                passing = [g for g in hidden if results[g] is None]
-                assert not passing, f"{function} delegating to {qualified} by {form} passes {passing}"
-                unexplained = [g for g in hidden if "hands the exercise to " + qualified not in results[g]]
-                assert not unexplained, (
-                    f"{function} delegating to {qualified} by {form}: {[results[g] for g in unexplained]}")
+        hidden = [grade_id for grade_id in cells if grade_id.startswith(function + "_")]
+        for qualified, form, _ in _delegating_answers(function):
+            results = checked["delegation"][function, qualified, form]
+            passing = [g for g in hidden if results[g] is None]
+            assert not passing, f"{function} delegating to {qualified} by {form} passes {passing}"
+            unexplained = [g for g in hidden if "hands the exercise to " + qualified not in results[g]]
+            assert not unexplained, (
+                f"{function} delegating to {qualified} by {form}: {[results[g] for g in unexplained]}")
 
 
 def test_inlined_source_notebook_is_what_the_gradebook_records():
