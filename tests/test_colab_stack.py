@@ -6,7 +6,8 @@ pins that stack; this module builds it in ``.venv-colab/`` with uv (rebuilt
 only when the pin file changes: a stamp file holds the pins it was built
 from), installs the helper package there with ``--no-deps``, and runs every
 notebook of ``solutions/`` with ``pytest --nbval-lax`` in that environment on
-the real data: the notebooks' own asserts check their results. Outside Colab
+the real data: the notebooks' own asserts check their results (two notebooks at a time, each
+in its own pytest process: a notebook's kernel keeps about one core busy). Outside Colab
 the notebooks draw their charts with the course's offline renderer, so
 tests/test_notebook_setup.py runs there too, on altair 5.
 
@@ -21,7 +22,9 @@ import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -37,7 +40,18 @@ PYTHON = ENV / "bin" / "python"
 SAME_PACKAGE = {"tensorflow-cpu": "tensorflow"}
 SAME_PACKAGE_INVERSE = {value: key for key, value in SAME_PACKAGE.items()}
 BUILD_TIMEOUT = 1200  # a fresh machine downloads TensorFlow (about 250 MB)
-NOTEBOOKS_TIMEOUT = 1500  # every solution notebook, one after another
+NOTEBOOK_TIMEOUT = 600  # one notebook (or the renderer's tests) in its own pytest process
+# The notebooks run in this many pytest processes at once (the CI machine has 2 cores).
+WORKERS = 2
+# Measured seconds of each solution notebook here (2 cores, CI): only the order of the jobs
+# depends on them (the slowest first, so that the workers finish together); a notebook not
+# listed is taken as the slowest. The test prints the times it measures.
+MEASURED_SECONDS = {
+    "11_neighbourhoods_and_spark": 100, "09_keras_matrix_factorization": 95, "10_two_towers": 50,
+    "06_regularization": 40, "07_softmax_model": 35, "08_evaluating_recommenders": 35,
+    "05_inspecting_embeddings": 30, "04_matrix_factorization": 25, "03_measuring_error": 16,
+    "01_exploring_movielens": 12, "02_sparse_rating_matrix": 11, "test_notebook_setup": 2,
+}
 
 
 def colab_pins() -> dict[str, str]:
@@ -111,12 +125,28 @@ def test_colab_environment_has_colab_versions(colab_python: Path) -> None:
     assert not wrong, f"installed versions differ from the pins (installed, pinned): {wrong}"
 
 
+def _run_with_nbval(python: Path, path: Path, env: dict[str, str]) -> tuple[Path, str | None, float]:
+    """``(path, None or pytest's report when it fails, seconds)`` of one file under nbval in .venv-colab."""
+    command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+               "--nbval-lax", "--nbval-current-env", str(path)]
+    started = time.monotonic()
+    try:
+        result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=NOTEBOOK_TIMEOUT)
+    except subprocess.TimeoutExpired as timeout:
+        output = (timeout.stdout or b"").decode(errors="replace")  # bytes, whatever text= says
+        return path, f"timed out after {NOTEBOOK_TIMEOUT} s:\n{output[-6000:]}", time.monotonic() - started
+    failure = None if result.returncode == 0 else f"{result.stdout[-8000:]}\n{result.stderr[-2000:]}"
+    return path, failure, time.monotonic() - started
+
+
 @pytest.mark.slow
 @pytest.mark.notebooks
 def test_solution_notebooks_run_on_the_colab_stack(colab_python: Path, movielens_dir: Path) -> None:
     """Every solution notebook, executed with nbval in .venv-colab on the real data.
 
-    The chart renderer's own tests run there too (altair 5 there, 6 in the lock).
+    The chart renderer's own tests run there too (altair 5 there, 6 in the lock). Each
+    notebook runs in its own pytest process, ``WORKERS`` of them at a time.
     """
     notebooks = sorted((REPO / "solutions").glob("*/*.ipynb"))
     assert notebooks, "no solution notebooks found"
@@ -126,11 +156,12 @@ def test_solution_notebooks_run_on_the_colab_stack(colab_python: Path, movielens
            "RECSYS_COURSE_DATA": str(movielens_dir.parent),
            "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # ipykernel 6.17's debugger notice on stderr
            "JUPYTER_PLATFORM_DIRS": "1"}
-    command = [str(colab_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-               "--nbval-lax", "--nbval-current-env",
-               str(REPO / "tests" / "test_notebook_setup.py"), *map(str, notebooks)]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=NOTEBOOKS_TIMEOUT)
-    assert result.returncode == 0, (
-        f"solution notebooks fail on the Colab stack ({PINS.name}):\n{result.stdout[-12000:]}"
-        f"\n{result.stderr[-3000:]}")
+    jobs = sorted([REPO / "tests" / "test_notebook_setup.py", *notebooks],
+                  key=lambda path: -MEASURED_SECONDS.get(path.stem, float("inf")))
+    with ThreadPoolExecutor(WORKERS) as pool:
+        results = list(pool.map(lambda path: _run_with_nbval(colab_python, path, env), jobs))
+    print("seconds per file on the Colab stack:",
+          ", ".join(f"{path.stem} {seconds:.0f}" for path, _, seconds in sorted(results)))
+    failures = [f"{path.relative_to(REPO)} fails on the Colab stack ({PINS.name}):\n{failure}"
+                for path, failure, _ in sorted(results) if failure]
+    assert not failures, "\n\n".join(failures)
