@@ -18,6 +18,10 @@ and adds what nbgrader leaves out:
   sets ``RECSYS_GRADER_KERNEL_IPC_DIR``), the kernel's channels are Unix
   sockets in that folder, so a kernel in a network namespace of its own
   (:mod:`grader.sandbox_kernel`) still talks to the grader;
+- **only what grading needs runs**: a cell that no graded cell depends
+  on (a demonstration that trains or draws, found by reading the code:
+  :mod:`grader.cell_dependencies`) is not run; its output says so. With
+  ``skip_unneeded_cells`` off (``grade --run-every-cell``) every cell runs;
 - **tampering fails closed**: a first cell, run before any student code,
   records the functions tests rely on (numpy's comparisons and testing,
   ``math.isclose``, the builtins, ``tf.debugging``); every graded test cell
@@ -40,11 +44,15 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Integer, Unicode, default
+from traitlets import Bool, Integer, Unicode, default
 
+from .cell_dependencies import plan
 from .cells import is_graded_test
 
 GUARD_MARK = "recsys_grader_guard"
+LEFT_OUT_MARK = "recsys_grader_left_out"
+LEFT_OUT_NOTE = ("[not run when graded: no graded cell depends on this cell, so the grader left it out; "
+                 "it runs as usual in your own notebook]\n")
 INTEGRITY_ERROR = "GraderIntegrityError"
 NOT_RUN_ERROR = "NotRunError"
 
@@ -109,6 +117,10 @@ class GuardedExecute(Execute):
         "", help="JSON file where the sandbox kernel notes why it killed the kernel, if it did."
     ).tag(config=True)
 
+    skip_unneeded_cells = Bool(
+        True, help="Leave out the cells no graded cell depends on (grader.cell_dependencies)."
+    ).tag(config=True)
+
     kernel_ipc_dir = Unicode(
         help="Folder for the kernel's Unix sockets (ipc transport); empty: TCP on 127.0.0.1."
     ).tag(config=True)
@@ -128,6 +140,8 @@ class GuardedExecute(Execute):
         return km
 
     def preprocess(self, nb, resources=None, km=None):
+        if self.skip_unneeded_cells:
+            self._mark_unneeded_cells(nb)
         token = "_" + secrets.token_hex(8)
         call = _GUARD_CALL.format(token=token)
         guard = new_code_cell(_GUARD_PROLOGUE.replace("%TOKEN%", repr(token)), metadata={GUARD_MARK: True})
@@ -143,6 +157,8 @@ class GuardedExecute(Execute):
             self._stop_everything(nb, f"the kernel died before the notebook could run ({error})")
         finally:
             nb.cells = [cell for cell in nb.cells if not cell.metadata.get(GUARD_MARK)]
+            for cell in nb.cells:
+                cell.metadata.pop(LEFT_OUT_MARK, None)
             for cell in nb.cells:
                 if is_graded_test(cell) and cell.source.startswith(call):
                     cell.source = cell.source[len(call):]
@@ -162,6 +178,10 @@ class GuardedExecute(Execute):
         if self._stopped is not None:
             cell.outputs = [_error_output(NOT_RUN_ERROR, f"not run: {self._stopped}")]
             return cell, resources
+        if cell.metadata.get(LEFT_OUT_MARK):
+            cell.outputs = [new_output("stream", name="stdout", text=LEFT_OUT_NOTE)]
+            cell.execution_count = None
+            return cell, resources
         saved_timeout = self.timeout
         self.timeout = max(1, min(self.timeout or self.notebook_timeout, int(self._deadline - time.monotonic()) + 1))
         try:
@@ -179,6 +199,17 @@ class GuardedExecute(Execute):
             return cell, resources
         finally:
             self.timeout = saved_timeout
+
+    def _mark_unneeded_cells(self, nb: NotebookNode) -> None:
+        """Mark the cells to leave out; on any doubt (the analysis fails), every cell runs."""
+        try:
+            decisions = plan(nb.cells)
+        except Exception as error:  # noqa: BLE001 -- never lose a grade to the optimisation
+            self.log.warning("every cell runs: the cell dependency analysis failed (%s)", error)
+            return
+        for decision in decisions:
+            if not decision.run:
+                nb.cells[decision.index].metadata[LEFT_OUT_MARK] = decision.reason
 
     def _death_reason(self) -> str:
         try:

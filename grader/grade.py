@@ -230,7 +230,7 @@ def grade_class(submissions: Path, out: Path, *, assignments: list[str] | None =
             feedback_html=str(feedback_dir / record.student_id / f"{record.assignment}.html"),
             cell_timeout=settings.cell_timeout, notebook_timeout=settings.notebook_timeout,
             memory_mb=settings.memory_mb, show_hidden_code=settings.show_hidden_code,
-            full_data=settings.full_data, courses_dir=str(out / ".courses"))
+            full_data=settings.full_data, run_every_cell=settings.run_every_cell, courses_dir=str(out / ".courses"))
         queue.append((job, key))
 
     print(f"{len(todo)} notebooks from {len({s.student_id for s in todo})} students; "
@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-data", action="store_true", default=None,
                         help="run the notebooks on the data folder itself (default: a small synthetic set)")
     parser.add_argument("--data", type=Path, help="the data folder with --full-data (default: the course's)")
+    parser.add_argument("--run-every-cell", action="store_true", default=None,
+                        help="run every cell (default: leave out the cells no graded cell depends on)")
     parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
     parser.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout,
                         help="seconds per notebook")
@@ -279,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = GradingSettings(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                                memory_mb=args.memory_mb, jobs=args.jobs, data_dir=args.data,
                                show_hidden_code=args.show_hidden_code, scheduler=args.scheduler)
-    settings = settings.with_(full_data=args.full_data)  # unset: the default (RECSYS_GRADER_FULL_DATA)
+    # unset: the defaults (RECSYS_GRADER_FULL_DATA, RECSYS_GRADER_RUN_EVERY_CELL)
+    settings = settings.with_(full_data=args.full_data, run_every_cell=args.run_every_cell)
     grade_class(args.submissions, args.out, assignments=args.assignment, mapping=args.mapping, settings=settings)
     return 0
 

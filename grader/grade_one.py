@@ -71,6 +71,8 @@ class GradeJob:
     # (grading_data_dir), not on data_dir's MovieLens; the feedback says so.
     # RECSYS_GRADER_FULL_DATA=1 when the job is made: data_dir as it is.
     full_data: bool = field(default_factory=lambda: os.environ.get("RECSYS_GRADER_FULL_DATA") == "1")
+    # False (the default): the cells no graded cell depends on are not run (grader.cell_dependencies).
+    run_every_cell: bool = field(default_factory=lambda: os.environ.get("RECSYS_GRADER_RUN_EVERY_CELL") == "1")
 
 
 @dataclass
@@ -137,6 +139,8 @@ def kernel_environment(job: GradeJob, work: Path, report: Path) -> dict[str, str
         "RECSYS_GRADER_SANDBOX_REPORT": str(report),
         "RECSYS_COURSE_CELL_TIMEOUT": str(job.cell_timeout),
         "RECSYS_GRADER_NOTEBOOK_TIMEOUT": str(job.notebook_timeout),
+        "RECSYS_GRADER_RUN_EVERY_CELL": "1" if getattr(
+            job, "run_every_cell", os.environ.get("RECSYS_GRADER_RUN_EVERY_CELL") == "1") else "",
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
 
@@ -296,6 +300,10 @@ SMALL_DATA_NOTE = (
     "MovieLens itself: the tests give your functions inputs of their own and do not need the real data, "
     "and the demonstrations then take a fraction of a second. Numbers, charts and training curves below "
     "therefore differ from the ones you saw; your points do not depend on them.")
+LEFT_OUT_CELLS_NOTE = (
+    "**Cells left out.** The grader did not run the cells that no graded cell depends on (demonstrations: "
+    "charts, timings, models trained to show something); each of them says so below. Which cells these are "
+    "was read from the code: a cell runs whenever a later graded cell uses anything it makes or changes.")
 
 
 def grading_data_dir(job: GradeJob) -> tuple[str, str]:
@@ -387,9 +395,11 @@ def write_feedback(course: ThrowawayCourse, job: GradeJob, executed, autograded:
     """Render nbgrader's feedback HTML, hidden tests reduced to their verdicts by default."""
     if not job.show_hidden_code:
         hide_hidden_tests(executed, nbformat.read(job.source, as_version=4))
-    if not job.full_data:
-        executed.cells.insert(0, nbformat.v4.new_markdown_cell(SMALL_DATA_NOTE.format(**SMALL_DATA)))
-    if not job.show_hidden_code or not job.full_data:
+    notes = [] if job.full_data else [SMALL_DATA_NOTE.format(**SMALL_DATA)]
+    notes += [] if job.run_every_cell else [LEFT_OUT_CELLS_NOTE]
+    if notes:
+        executed.cells.insert(0, nbformat.v4.new_markdown_cell("\n\n".join(notes)))
+    if not job.show_hidden_code or notes:
         nbformat.write(executed, autograded)
     run_converter("generate_feedback", course, job.assignment, job.student)
     html = course.root / course.config.CourseDirectory.feedback_directory / job.student / job.assignment

@@ -181,6 +181,8 @@ if os.environ.get("RECSYS_GRADER_GUARDED"):
     c.GuardedExecute.kernel_name = "recsys-sandbox"
     c.GuardedExecute.notebook_timeout = int(os.environ.get("RECSYS_GRADER_NOTEBOOK_TIMEOUT") or 600)
     c.GuardedExecute.sandbox_report = os.environ.get("RECSYS_GRADER_SANDBOX_REPORT", "")
+    # Cells no graded cell depends on are left out unless the grader asks for every cell.
+    c.GuardedExecute.skip_unneeded_cells = os.environ.get("RECSYS_GRADER_RUN_EVERY_CELL") != "1"
 
 # --- nbgrader's own path (a JupyterHub: grader/hub.py) ----------------------------
 

@@ -29,6 +29,8 @@ class GradingSettings:
     # Run the notebooks on the data folder itself; by default on a small synthetic set (the
     # hidden tests need no real data, the demonstrations then train in a fraction of the time).
     full_data: bool = field(default_factory=lambda: os.environ.get("RECSYS_GRADER_FULL_DATA") == "1")
+    # Run every cell; by default the cells no graded cell depends on are left out (grader.cell_dependencies).
+    run_every_cell: bool = field(default_factory=lambda: os.environ.get("RECSYS_GRADER_RUN_EVERY_CELL") == "1")
 
     def with_(self, **changes) -> GradingSettings:
         """A copy with some values changed (None values are ignored: "not given")."""
@@ -45,4 +47,4 @@ class GradingSettings:
     def fingerprint(self) -> str:
         """The settings a grade depends on (part of each result's cache key); ``jobs`` and ``scheduler`` are not."""
         return json.dumps([self.cell_timeout, self.notebook_timeout, self.memory_mb, self.show_hidden_code,
-                           self.full_data, self.resolved_data_dir()])
+                           self.full_data, self.resolved_data_dir(), self.run_every_cell])

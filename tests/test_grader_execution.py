@@ -12,7 +12,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.execution import GUARD_MARK, INTEGRITY_ERROR, NOT_RUN_ERROR, GuardedExecute
+from grader.execution import (
+    GUARD_MARK, INTEGRITY_ERROR, LEFT_OUT_MARK, LEFT_OUT_NOTE, NOT_RUN_ERROR, GuardedExecute,
+)
 from grader.statuses import GradeStatus
 
 
@@ -109,3 +111,19 @@ def test_the_kernel_talks_over_unix_sockets_when_asked(tmp_path, ipc):
 def test_the_status_words_are_the_sheet_words():
     assert GradeStatus.TAMPERING_DETECTED == "tampering_detected"
     assert f"{GradeStatus.GRADED}" == "graded" and str(GradeStatus.KERNEL_DIED) == "kernel_died"
+
+
+def _plain_cell(source: str) -> nbformat.NotebookNode:
+    return new_code_cell(source, metadata={"nbgrader": {"grade": False, "grade_id": "demo", "solution": False,
+                                                        "locked": True, "schema_version": 3}})
+
+
+def test_a_cell_nothing_graded_depends_on_is_left_out_and_says_so(tmp_path):
+    cells = [_answer_cell("def f():\n    return data"), _plain_cell("data = [1, 2]"),
+             _plain_cell("raise RuntimeError('a slow demonstration')"), _test_cell("assert f() == [1, 2]", "f_value")]
+    notebook = run(cells, tmp_path)
+    assert errors(notebook.cells[2]) == [] and text(notebook.cells[2]) == LEFT_OUT_NOTE
+    assert errors(notebook.cells[3]) == []  # the cell it needs ran
+    assert not any(LEFT_OUT_MARK in cell.metadata for cell in notebook.cells)
+    every_cell = run(cells, tmp_path, skip_unneeded_cells=False)
+    assert errors(every_cell.cells[2]) == ["RuntimeError"]
