@@ -22,7 +22,7 @@ import logging
 import re
 from pathlib import Path
 
-from jinja2 import FileSystemLoader, PrefixLoader
+from jinja2 import BytecodeCache, FileSystemLoader, PrefixLoader
 from nbconvert.exporters import HTMLExporter
 from nbformat import NotebookNode
 from traitlets import Enum
@@ -73,6 +73,25 @@ def inline_mathjax() -> str:
         return mathjax_offline.cdn_loader_html()
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Compiled templates kept in memory: a grading worker compiles the page's twenty templates once,
+    not once per notebook (jinja2 checks each template's source checksum before reusing it)."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self._code:
+            bucket.bytecode_from_string(self._code[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
+_MATHJAX_MARK = "<!-- recsys-feedback: MathJax goes here -->"
+
+
 class FeedbackExporter(HTMLExporter):
     """HTMLExporter with the course's feedback template and its filters."""
 
@@ -93,6 +112,11 @@ class FeedbackExporter(HTMLExporter):
                                         FileSystemLoader(_bootstrap_css())])
         super().__init__(config=config, **kw)
 
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = _COMPILED_TEMPLATES
+        return environment
+
     def default_filters(self):
         yield from super().default_filters()
         yield ("feedback_summary", feedback_summary)
@@ -100,7 +124,14 @@ class FeedbackExporter(HTMLExporter):
         yield ("feedback_mathjax", self.mathjax_html)
 
     def mathjax_html(self, notebook: NotebookNode) -> str:
-        """What the page's end gets: MathJax for its formulas, as ``mathjax`` says."""
-        if not has_math(notebook):
-            return ""
-        return inline_mathjax() if self.mathjax == "inline" else mathjax_offline.cdn_loader_html()
+        """What the page's end gets: a mark where MathJax goes, when the notebook has formulas."""
+        return _MATHJAX_MARK if has_math(notebook) else ""
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        # MathJax goes in after HTMLExporter has parsed and rewritten the page (for accessibility):
+        # inline, it is a megabyte of script that parser would otherwise read for nothing.
+        html, resources = super().from_notebook_node(nb, resources, **kw)
+        if _MATHJAX_MARK in html:
+            script = inline_mathjax() if self.mathjax == "inline" else mathjax_offline.cdn_loader_html()
+            html = html.replace(_MATHJAX_MARK, script, 1)
+        return html, resources
