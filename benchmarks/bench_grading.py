@@ -1,32 +1,37 @@
 """Grading cost: CPU seconds per notebook on the default path, against the previous design, in one run.
 
-    .venv/bin/python benchmarks/bench_grading.py [--students 1] [--jobs 1 2] [--assignments 01_x ...]
+    .venv/bin/python benchmarks/bench_grading.py [--students 2] [--jobs 1 2] [--assignments 01_x ...]
 
 Grades the same correct notebooks (``--students`` students x every released
 notebook, built from the release and the solutions; ``--corpus``: the class
 of ``tests/grading_corpus/``) several times, each from scratch except for the
 generated assignment templates (made once, timed apart):
 
-- ``new, real data``: what an instructor gets by default (``grade`` with the
+- ``default``: what an instructor gets by default (``grade`` with the
   course's ``data/``, MovieLens 100K): the worker pool and kernel zygote
-  (``RECSYS_GRADER_WORKER=pool``, :mod:`grader.worker_pool`), notebooks run on
-  the small synthetic data set (:func:`grader.grade_one.grading_data_dir`),
-  with each ``--jobs`` value;
-- ``new, synthetic data``: the same with ``--data`` a synthetic data folder;
-- ``old, real data``: the previous design, measured in the same run: a new
-  process per worker and per kernel (``RECSYS_GRADER_WORKER=process``), the
-  notebooks run on the data given (``RECSYS_GRADER_FULL_DATA=1``);
-  ``--old-synthetic`` adds it on the synthetic folder too.
+  (:mod:`grader.worker_pool`), the notebooks run on the small synthetic data
+  set (:func:`grader.grade_one.grading_data_dir`), the cells no graded cell
+  depends on left out (:mod:`grader.cell_dependencies`); with each ``--jobs``;
+- ``default, synthetic data``: the same with ``--data`` a synthetic data folder;
+- the candidates one at a time (``--no-candidates`` skips them): the pool and
+  zygote alone (real data, every cell), then with the small data set (every
+  cell); the default adds the left-out cells;
+- ``old``: the previous design: a new process per worker and per kernel
+  (``RECSYS_GRADER_WORKER=process``), real data, every cell;
+- ``dask``: the default path through ``grade --scheduler`` on a Dask
+  ``LocalCluster`` of two worker processes over TCP (``--no-dask`` skips it).
 
 CPU time is that of every process the grading starts (``getrusage`` of
 children, with this process a child subreaper so that a kernel that outlives
 its launcher is counted too, and the pool stopped after each run so that its
-servers are counted: their imports are part of the cost). Prints and writes
+servers are counted: their imports are part of the cost; the Dask cluster is
+closed inside the run for the same reason). Prints and writes
 (``artifacts/bench_grading.json``), per run: CPU seconds per notebook,
 notebooks per minute per core (60 / that), notebooks per minute, the load
-average, the median kernel and worker CPU seconds per notebook, and the
-old/new ratio. The wall time depends on what else the machine runs; the CPU
-time much less (but it grows under heavy load).
+average, the median kernel and worker CPU seconds per notebook, the mean
+kernel and worker CPU seconds of each assignment, and the old/default ratio.
+The wall time depends on what else the machine runs; the CPU time much less
+(but it grows under heavy load).
 
 ``--repo PATH`` benchmarks the grader of another checkout on the same submissions.
 """
@@ -94,16 +99,26 @@ def reap_orphans() -> None:
 
 
 def grade_run(label: str, submissions: Path, out: Path, warm: Path, *, jobs: int, worker: str, full_data: bool,
-              data: Path | None, corpus_settings: dict, notebooks: int) -> dict:
+              data: Path | None, corpus_settings: dict, notebooks: int, every_cell: bool = False,
+              dask: bool = False) -> dict:
     from grader import worker_pool  # noqa: PLC0415
     from grader.grade import grade_class  # noqa: PLC0415
 
     shutil.copytree(warm / ".templates", out / ".templates")
     os.environ["RECSYS_GRADER_WORKER"] = worker
     os.environ["RECSYS_GRADER_FULL_DATA"] = "1" if full_data else ""
+    os.environ["RECSYS_GRADER_RUN_EVERY_CELL"] = "1" if every_cell else ""
     load_before = os.getloadavg()[0]
     started, cpu = time.monotonic(), cpu_seconds()
-    results = grade_class(submissions, out, jobs=jobs, data_dir=data, **corpus_settings)
+    if dask:
+        from distributed import LocalCluster  # noqa: PLC0415
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp", host="127.0.0.1",
+                          dashboard_address=None) as cluster:
+            results = grade_class(submissions, out, scheduler=cluster.scheduler_address, data_dir=data,
+                                  **corpus_settings)
+    else:
+        results = grade_class(submissions, out, jobs=jobs, data_dir=data, **corpus_settings)
     seconds = time.monotonic() - started
     worker_pool.shutdown()  # the pool's servers: their CPU time counts
     time.sleep(0.5)
@@ -126,6 +141,7 @@ def grade_run(label: str, submissions: Path, out: Path, warm: Path, *, jobs: int
                               "5min_after": round(load_after[1], 2)},
         "median_step_seconds": {k: round(statistics.median(v), 2) for k, v in sorted(steps.items())},
         "statuses": {s: sum(r["status"] == s for r in results) for s in sorted({r["status"] for r in results})},
+        "mean_cpu_seconds_by_assignment": _by_assignment(results),
     }
     print(f"{label}, --jobs {jobs}: {run['notebooks']} notebooks in {run['seconds']} s = "
           f"{run['notebooks_per_minute']} notebooks/min; {run['cpu_seconds_per_notebook']} CPU s per notebook "
@@ -134,14 +150,26 @@ def grade_run(label: str, submissions: Path, out: Path, warm: Path, *, jobs: int
     return run
 
 
+def _by_assignment(results: list[dict]) -> dict[str, dict[str, float]]:
+    """Mean kernel and worker CPU seconds of each assignment's notebooks."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for result in results:
+        for step in ("kernel_cpu", "worker_cpu"):
+            if step in result.get("timings", {}):
+                table.setdefault(result["assignment"], {}).setdefault(step, []).append(result["timings"][step])
+    return {a: {step: round(statistics.mean(v), 2) for step, v in steps.items()} for a, steps in sorted(table.items())}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=1, help="students x every notebook, correct")
+    parser.add_argument("--students", type=int, default=2, help="students x every notebook, correct")
     parser.add_argument("--assignments", nargs="+", help="only these notebooks (default: every released one)")
     parser.add_argument("--corpus", action="store_true", help="grade tests/grading_corpus/'s class instead")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="--jobs values of the new path")
     parser.add_argument("--old-jobs", type=int, default=2, help="--jobs of the old path's run")
     parser.add_argument("--no-old", action="store_true", help="skip the previous design's run (no ratio)")
+    parser.add_argument("--no-candidates", action="store_true", help="skip the runs of each candidate alone")
+    parser.add_argument("--no-dask", action="store_true", help="skip the run on a local Dask cluster")
     parser.add_argument("--old-synthetic", action="store_true", help="also the old path on the synthetic data")
     parser.add_argument("--repo", type=Path, default=HERE, help="checkout whose grader/ is benchmarked")
     parser.add_argument("--real-data", type=Path, default=HERE / "data", help="folder holding MovieLens 100K's ml-100k/")
@@ -176,24 +204,34 @@ def main(argv: list[str] | None = None) -> int:
               f"({report['templates']['cpu_seconds']} s CPU), made once", flush=True)
         corpus_settings = {"cell_timeout": grading_corpus.CELL_TIMEOUT, "notebook_timeout": grading_corpus.NOTEBOOK_TIMEOUT,
                            "memory_mb": grading_corpus.MEMORY_MB} if args.corpus else {}
-        plan = [("new, real data", "pool", False, None, jobs) for jobs in args.jobs]
-        plan.append(("new, synthetic data", "pool", False, synthetic, max(args.jobs)))
+        # (label, worker, full data, data folder, jobs, every cell, dask)
+        plan = [("default", "pool", False, None, jobs, False, False) for jobs in args.jobs]
+        plan.append(("default, synthetic data", "pool", False, synthetic, max(args.jobs), False, False))
+        if not args.no_candidates:
+            plan.append(("pool + zygote, real data, every cell", "pool", True, None, max(args.jobs), True, False))
+            plan.append(("pool + zygote, small data, every cell", "pool", False, None, max(args.jobs), True, False))
         if not args.no_old:
-            plan.append(("old, real data", "process", True, None, args.old_jobs))
+            plan.append(("old", "process", True, None, args.old_jobs, True, False))
             if args.old_synthetic:
-                plan.append(("old, synthetic data", "process", True, synthetic, args.old_jobs))
-        for index, (label, worker, full_data, data, jobs) in enumerate(plan):
+                plan.append(("old, synthetic data", "process", True, synthetic, args.old_jobs, True, False))
+        if not args.no_dask:
+            plan.append(("dask, 2 local workers", "pool", False, None, 2, False, True))
+        for index, (label, worker, full_data, data, jobs, every_cell, dask) in enumerate(plan):
             report["runs"].append(grade_run(label, submissions, scratch / f"out-{index}", scratch / "warm", jobs=jobs,
-                                            worker=worker, full_data=full_data, data=data,
-                                            corpus_settings=corpus_settings, notebooks=notebooks))
+                                            worker=worker, full_data=full_data, data=data, every_cell=every_cell,
+                                            dask=dask, corpus_settings=corpus_settings, notebooks=notebooks))
         report["submissions"] = notebooks
-    new = [r for r in report["runs"] if r["label"] == "new, real data"]
-    old = [r for r in report["runs"] if r["label"] == "old, real data"]
+    new = [r for r in report["runs"] if r["label"] == "default"]
+    old = [r for r in report["runs"] if r["label"] == "old"]
     if new and old:
         best_new = min(r["cpu_seconds_per_notebook"] for r in new)
         report["old_over_new_cpu"] = round(old[0]["cpu_seconds_per_notebook"] / best_new, 2)
-        print(f"old/new CPU seconds per notebook on the default path: {old[0]['cpu_seconds_per_notebook']} / "
+        print(f"old/default CPU seconds per notebook: {old[0]['cpu_seconds_per_notebook']} / "
               f"{best_new} = {report['old_over_new_cpu']}")
+    print("\nrun                                       jobs  CPU s/notebook  notebooks/min/core  notebooks/min")
+    for run in report["runs"]:
+        print(f"{run['label']:42} {run['jobs']:>4}  {run['cpu_seconds_per_notebook']:>14}  "
+              f"{run['notebooks_per_minute_per_core']:>18}  {run['notebooks_per_minute']:>13}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
