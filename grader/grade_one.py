@@ -39,7 +39,7 @@ import nbformat
 from .cells import SOLUTION, exercise_of, graded_points, nbgrader_meta, role
 from .feedback import hide_hidden_tests
 from .library_versions import copied_from
-from .nbgrader_helpers import REPO_ROOT, NbgraderError, ThrowawayCourse, load_course_config
+from .nbgrader_helpers import REPO_ROOT, NbgraderError, ThrowawayCourse, check_cell_metadata_cheaply, load_course_config
 from .repair import Release, repair_file
 from .sandbox_kernel import SandboxPolicy, install_kernel_spec, interpreter_paths, process_tree
 from .settings import GradingSettings
@@ -222,6 +222,8 @@ def run_converter(step: str, course: ThrowawayCourse, assignment: str, student: 
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.converters.base import NbGraderException
     from nbgrader.coursedir import CourseDirectory
+
+    check_cell_metadata_cheaply()
 
     env = course.env
     os.environ.update(env)

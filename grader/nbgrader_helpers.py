@@ -138,6 +138,45 @@ def find_tools(env: Mapping[str, str]) -> str:
     return shutil.which("nbgrader", path=path)  # type: ignore[return-value]
 
 
+def check_cell_metadata_cheaply() -> None:
+    """Have nbgrader build its cell-metadata validator once, not once per cell.
+
+    nbgrader checks each graded cell's metadata with ``jsonschema.validate``,
+    which first checks nbgrader's own (constant) schema: about a seventh of a
+    grading worker's CPU time. This gives nbgrader's module a ``jsonschema``
+    whose ``validate`` reuses one validator per schema; the checks and their
+    errors are the same. Idempotent; grading workers call it.
+    """
+    import json
+
+    import jsonschema
+    from nbgrader.nbgraderformat import common
+
+    if getattr(common.jsonschema, "reuses_validators", False):
+        return
+    validators: dict[str, object] = {}
+
+    class ReusedValidators:
+        reuses_validators = True
+        ValidationError = jsonschema.ValidationError
+
+        @staticmethod
+        def validate(instance, schema) -> None:
+            key = json.dumps(schema, sort_keys=True)
+            if key not in validators:
+                cls = jsonschema.validators.validator_for(schema)
+                cls.check_schema(schema)
+                validators[key] = cls(schema)
+            error = jsonschema.exceptions.best_match(validators[key].iter_errors(instance))
+            if error is not None:
+                raise error
+
+        def __getattr__(self, name):
+            return getattr(jsonschema, name)
+
+    common.jsonschema = ReusedValidators()
+
+
 def load_course_config(env: Mapping[str, str]) -> Config:
     """Load ``grader/nbgrader_config.py`` as nbgrader would with ``env``.
 
