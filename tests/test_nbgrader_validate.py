@@ -15,21 +15,33 @@ cells on a busy machine) and not the course's, on the data the student has
   visible test cell (its docstring opens the cell it prints) with the stub's
   ``NotImplementedError``.
 
-Measured: 22 validations, 324 CPU seconds (about 3 minutes with 2 workers on
-2 quiet cores; 21 minutes at load 10 to 20).
-
 nbgrader validate exits 0 even when the notebook fails, so its report is read.
-Two validations run at a time (each is its own process and kernel).
+
+Speed: a validation's CPU is mostly fixed costs, about 4 s to import nbgrader
+(2.3 of them in ``rfc3987_syntax``, which builds a Lark grammar at import) and
+about 8 s for the kernel to import TensorFlow. So nbgrader is not started once
+per notebook: one worker process per core (2 to 4,
+tests/nbgrader_validate_worker.py) imports it once and runs nbgrader's command
+line application for one notebook after another, as the Validate button runs
+the Validator inside the long-lived notebook server; each notebook still gets
+a fresh kernel, and what it, its kernel and their children print is still
+read to its end for that notebook alone. The later notebooks cost more
+(notebook 11 starts Spark in both versions): they go first, so that the
+workers finish together. Measured back to back on 2 cores shared with other
+jobs (load 4): 218 s (176 CPU s) with one ``nbgrader validate`` process per
+notebook, 145 s (140 CPU s) with 2 worker processes.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import resource
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -46,28 +58,43 @@ FAILED = "VALIDATION FAILED ON"
 # A notice about the set-up, not about the notebook: ipykernel 7 says its
 # default TCP transport is unencrypted (not shown under the Validate button).
 ENVIRONMENT_NOTICES = ("Kernel is running over TCP without encryption",)
-WORKERS = 2
+# Validations running at a time, each in its own worker process (a kernel at a time per worker):
+# one per core, from 2 to 4 (a kernel that imports TensorFlow takes about 1 GB).
+WORKERS = max(2, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2))
+WORKER = Path(__file__).with_name("nbgrader_validate_worker.py")
+NOTEBOOK_TIMEOUT = 900  # seconds for one validation (nbgrader allows a cell 300, students' config)
 # Correct notebooks that still print a warning, and why (remove an entry once fixed).
-KNOWN_WARNINGS = {
-    # surprise_benchmark(..., n_jobs=2): shutting joblib's loky pool down removed its leaked-semaphore
-    # warnings, but loky's resource tracker still reports a leaked memmapping folder when the
-    # kernel exits (on the kernel's stderr, not a cell's; measured in CI, 2026-12-01).
-    "11_neighbourhoods_and_spark": "joblib's loky memmapping folder is reported leaked at kernel exit",
-}
+KNOWN_WARNINGS: dict[str, str] = {}
 
 
-def _nbgrader() -> str:
-    return str(Path(sys.executable).parent / "nbgrader")
-
-
-def _validate(notebook: Path, env: dict[str, str]) -> dict:
-    """``nbgrader validate <assignment>/<assignment>.ipynb`` in the work folder that holds it."""
-    started = time.monotonic()
-    work_folder = notebook.parent.parent
-    done = subprocess.run([_nbgrader(), "validate", str(notebook.relative_to(work_folder))], cwd=work_folder, env=env,
-                          capture_output=True, text=True, timeout=600)
-    return {"stdout": done.stdout, "stderr": done.stderr, "returncode": done.returncode,
-            "seconds": time.monotonic() - started}
+def _run_worker(jobs: queue.Queue, results: dict, env: dict[str, str], log: Path) -> None:
+    """One worker process: validates the notebooks it takes from ``jobs`` one after another."""
+    with open(log, "w") as errors:
+        worker = subprocess.Popen([sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=errors, env=env, text=True)
+        try:
+            while worker.poll() is None:
+                try:
+                    key, notebook = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                watchdog = threading.Timer(NOTEBOOK_TIMEOUT, worker.kill)  # a hung validation fails, not the run
+                watchdog.start()
+                try:
+                    worker.stdin.write(json.dumps({"notebook": str(notebook)}) + "\n")
+                    worker.stdin.flush()
+                    answer = worker.stdout.readline()
+                except OSError:
+                    answer = ""
+                finally:
+                    watchdog.cancel()
+                results[key] = json.loads(answer) if answer else {
+                    "stdout": "", "stderr": f"the worker died (or took over {NOTEBOOK_TIMEOUT} s): "
+                                            f"{log.read_text()[-3000:]}", "returncode": None, "seconds": 0.0}
+        finally:
+            if worker.poll() is None:
+                worker.stdin.close()
+                worker.wait(timeout=NOTEBOOK_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +104,14 @@ def validated(tmp_path_factory, synthetic_dir) -> dict[tuple[str, str], dict]:
     for kind in ("correct", "untouched"):
         (work / kind).mkdir()
         (work / kind / "nbgrader_config.py").write_text(student_config())
-    jobs = {}
+    notebooks = {}
     for assignment in ASSIGNMENTS:
         for kind, notebook in (("correct", solved(assignment)), ("untouched", read(release_path(assignment)))):
             folder = work / kind / assignment
             folder.mkdir()
             path = folder / f"{assignment}.ipynb"
             nbformat.write(notebook, path)
-            jobs[assignment, kind] = path
+            notebooks[assignment, kind] = path
     config_dir = work / "jupyter-config"  # an empty one: no machine-wide nbgrader or Jupyter config applies
     config_dir.mkdir()
     env = {**os.environ, "RECSYS_COURSE_DATA": str(synthetic_dir.parent), "JUPYTER_CONFIG_DIR": str(config_dir),
@@ -92,11 +119,19 @@ def validated(tmp_path_factory, synthetic_dir) -> dict[tuple[str, str], dict]:
            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
     env.pop("PYTHONPATH", None)  # a student's kernel cannot import the grader
     started, cpu = time.monotonic(), _children_cpu()
-    # The costly ones first, so that two workers finish together.
-    order = sorted(jobs, key=lambda key: (key[1] != "correct", key[0] != ASSIGNMENTS[-1]))
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = {key: pool.submit(_validate, jobs[key], env) for key in order}
-        results = {key: future.result() for key, future in futures.items()}
+    # The costly ones first (the later notebooks; 11 starts Spark), so that the workers finish together.
+    jobs: queue.Queue = queue.Queue()
+    for key in sorted(notebooks, key=lambda key: (-ASSIGNMENTS.index(key[0]), key[1])):
+        jobs.put((key, notebooks[key]))
+    results: dict[tuple[str, str], dict] = {}
+    threads = [threading.Thread(target=_run_worker, args=(jobs, results, env, work / f"worker-{i}.log"))
+               for i in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    missing = set(notebooks) - set(results)
+    assert not missing, f"not validated: {sorted(missing)}"
     seconds = {f"{a} {k}": round(r["seconds"], 1) for (a, k), r in results.items()}
     print(f"\nnbgrader validate, {len(results)} notebooks with {WORKERS} workers: "
           f"{time.monotonic() - started:.0f} s, {_children_cpu() - cpu:.0f} CPU s, load {os.getloadavg()[0]:.1f}; "

@@ -59,6 +59,7 @@ os._exit(0)
 """
 
 
+@pytest.mark.slow  # a subprocess with two joblib workers: about 5 s
 def test_parallel_cross_validation_leaves_nothing_for_the_resource_tracker():
     """n_jobs=2, then death without atexit: loky's tracker has no leaked folder (nor semaphore) to report."""
     done = subprocess.run([sys.executable, "-c", _DIES_AFTER_CROSS_VALIDATION], capture_output=True, text=True,
