@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import tarfile
 
 import pytest
@@ -188,6 +189,16 @@ def test_a_page_without_formulas_carries_no_mathjax_and_cdn_mode_links_it():
     assert "MathJax" not in _render(plain).split("</style>")[-1]
     cdn = _render(small_graded_notebook(), mathjax="cdn")
     assert mathjax_offline.CDN_URL in cdn and "DecompressionStream" not in cdn
+
+
+def test_code_is_highlighted_and_images_get_an_alt_text():
+    notebook = small_graded_notebook()
+    picture = new_output("display_data", data={"image/png": "iVBORw0KGgo="})
+    notebook.cells.append(new_code_cell("total = sum([1, 2])", outputs=[picture]))
+    page = _render(notebook)
+    assert '<span class="n">total</span>' in page  # pygments' spans
+    images = re.findall(r"<img[^>]*>", page)
+    assert images and all('alt="No description has been provided for this image"' in image for image in images)
 
 
 def test_has_math():
