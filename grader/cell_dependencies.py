@@ -32,10 +32,14 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import hashlib
+import os
+import pickle
 import re
 import symtable
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from .cells import nbgrader_meta
 
@@ -117,15 +121,33 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _READ_CACHE: dict[tuple, CellUse] = {}
 
 
-def _read_cached(source: str, modules: set[str], functions: set[str]) -> CellUse:
-    """:func:`_read_tree`, remembered: the same test cells come back in every notebook a worker grades."""
+def _read_cached(source: str, modules: set[str], functions: set[str], folder: Path | None = None) -> CellUse:
+    """:func:`_read_tree`, remembered in memory and, with ``folder``, on disk: the same test cells come
+    back in every notebook of an assignment, and each notebook's grading worker is a new process."""
     words = _words(source)
     key = (source, frozenset(modules & words), frozenset(functions & words))
-    if key not in _READ_CACHE:
-        if len(_READ_CACHE) > 4096:
-            _READ_CACHE.clear()
-        _READ_CACHE[key] = _read_tree(_parse(source), key[1], key[2])
-    return _READ_CACHE[key]
+    if key in _READ_CACHE:
+        return _READ_CACHE[key]
+    if len(_READ_CACHE) > 4096:
+        _READ_CACHE.clear()
+    stored = folder / (hashlib.sha256(repr((key[0], sorted(key[1]), sorted(key[2]))).encode()).hexdigest()
+                       + ".pickle") if folder else None
+    try:
+        use = pickle.loads(stored.read_bytes()) if stored else None
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+        use = None
+    if not isinstance(use, CellUse):
+        use = _read_tree(_parse(source), key[1], key[2])
+        if stored:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                partial = stored.with_suffix(f".{os.getpid()}.partial")
+                partial.write_bytes(pickle.dumps(use))
+                os.replace(partial, stored)  # whole or not at all, with other workers writing too
+            except OSError:
+                pass
+    _READ_CACHE[key] = use
+    return use
 
 
 @functools.lru_cache(maxsize=4096)
@@ -379,10 +401,12 @@ def is_test(cell) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution")
 
 
-def plan(cells, always_run=lambda cell: False) -> list[Decision]:
+def plan(cells, always_run=lambda cell: False, cache_folder: Path | None = None) -> list[Decision]:
     """For each code cell of ``cells`` (notebook order): run it or leave it out, and why.
 
-    ``always_run(cell)``: cells of the grader's own to keep whatever they do.
+    ``always_run(cell)``: cells of the grader's own to keep whatever they do;
+    ``cache_folder``: where to keep each cell's reading for the next notebooks
+    (only the grader writes there: graded kernels do not see it).
     """
     code = [(index, cell) for index, cell in enumerate(cells) if cell.cell_type == "code"]
     modules, functions = set(), set()
@@ -390,7 +414,7 @@ def plan(cells, always_run=lambda cell: False) -> list[Decision]:
         imported, defined = _definitions(cell.source)
         modules |= imported
         functions |= defined
-    uses = {index: _read_cached(cell.source, modules, functions) for index, cell in code}
+    uses = {index: _read_cached(cell.source, modules, functions, cache_folder) for index, cell in code}
     if any(use.declares_global for use in uses.values()):
         return [Decision(index, True, "the notebook has a `global` statement: every cell runs") for index, _ in code]
     called = _function_reads(uses.values())

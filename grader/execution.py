@@ -121,6 +121,14 @@ class GuardedExecute(Execute):
         True, help="Leave out the cells no graded cell depends on (grader.cell_dependencies)."
     ).tag(config=True)
 
+    cell_analysis_cache = Unicode(
+        help="Folder where the reading of each cell is kept for the next notebooks (empty: none)."
+    ).tag(config=True)
+
+    @default("cell_analysis_cache")
+    def _default_cell_analysis_cache(self) -> str:
+        return os.environ.get("RECSYS_GRADER_CELL_ANALYSIS_CACHE", "")
+
     kernel_ipc_dir = Unicode(
         help="Folder for the kernel's Unix sockets (ipc transport); empty: TCP on 127.0.0.1."
     ).tag(config=True)
@@ -203,7 +211,7 @@ class GuardedExecute(Execute):
     def _mark_unneeded_cells(self, nb: NotebookNode) -> None:
         """Mark the cells to leave out; on any doubt (the analysis fails), every cell runs."""
         try:
-            decisions = plan(nb.cells)
+            decisions = plan(nb.cells, cache_folder=Path(self.cell_analysis_cache) if self.cell_analysis_cache else None)
         except Exception as error:  # noqa: BLE001 -- never lose a grade to the optimisation
             self.log.warning("every cell runs: the cell dependency analysis failed (%s)", error)
             return

@@ -154,3 +154,15 @@ class FeedbackExporter(HTMLExporter):
             script = inline_mathjax() if self.mathjax == "inline" else mathjax_offline.cdn_loader_html()
             html = html.replace(_MATHJAX_MARK, script, 1)
         return html, resources
+
+
+def compile_templates() -> None:
+    """Render a one-cell page, so that the templates are compiled in this process (a grading
+    worker template calls it: each notebook's worker, forked from it, then starts with them)."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    resources = {"nbgrader": {"notebook": "warm-up", "score": 0, "max_score": 0, "late_penalty": 0}}
+    try:
+        FeedbackExporter().from_notebook_node(new_notebook(cells=[new_code_cell("pass")]), resources=resources)
+    except Exception as error:  # noqa: BLE001 -- only a head start: the real pages compile them anyway
+        _log.debug("feedback templates not compiled ahead: %s", error)

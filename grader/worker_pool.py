@@ -168,6 +168,12 @@ def preload() -> None:
 
     from . import execution, feedback, grade_one, inline_hidden_helpers  # noqa: F401
     from . import course_links  # noqa: F401
+    from .feedback_exporter import compile_templates
+    from .nbgrader_helpers import check_cell_metadata_cheaply
+
+    # What every notebook's worker would otherwise do again, done once here before it forks.
+    check_cell_metadata_cheaply()
+    compile_templates()
 
 
 def grading_child(conn) -> int:

@@ -112,3 +112,16 @@ def test_the_methods_of_a_notebook_class_read_their_globals_whenever_they_are_ca
 def test_code_that_does_not_parse_runs():
     cells = [plain("x = (1,"), graded_test("assert True")]
     assert left_out(cells) == []
+
+
+def test_readings_kept_on_disk_give_the_same_plan_and_a_corrupt_one_is_read_again(tmp_path, monkeypatch):
+    from grader import cell_dependencies
+
+    cells = [plain("data = [1]"), plain("demo = 2"), graded_test("assert data")]
+    first = plan(cells, cache_folder=tmp_path)
+    stored = sorted(tmp_path.glob("*.pickle"))
+    assert len(stored) == 3
+    monkeypatch.setattr(cell_dependencies, "_READ_CACHE", {})  # a new worker process
+    stored[0].write_bytes(b"not a pickle")
+    assert plan(cells, cache_folder=tmp_path) == first
+    assert left_out(cells) == [1]
