@@ -86,8 +86,9 @@ assert os.getuid() != 0"""
         new_code_cell("import os, numpy", metadata=_meta("setup", locked=True)),
         new_code_cell("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
                       metadata=_meta("add_solution", solution=True)),
-        new_code_cell("print('draw', numpy.random.randint(2**31))", metadata=_meta("draw", locked=True)),
-        _test("add_hidden_values", "add adds.", "assert add(2, 3) == 5"),
+        # A cell the grader runs only because a graded cell reads what it makes (grader.cell_dependencies).
+        new_code_cell("draw = numpy.random.randint(2**31)\nprint('draw', draw)", metadata=_meta("draw", locked=True)),
+        _test("add_hidden_values", "add adds.", "assert add(2, 3) == 5 and draw >= 0"),
         _test("add_hidden_fresh", "Nothing another notebook did is here.", fresh),
         _test("add_hidden_sees_only_its_own", "The course, home and gradebook are not there.", hidden),
         _test("add_hidden_no_network", "Only loopback.", network),
