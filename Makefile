@@ -18,8 +18,9 @@ bench-quality:
 bench-series:
 	-$(PYTHON) benchmarks/bench_series.py
 
-# The 11 correct notebooks graded on the default path (worker pool, kernel zygote, real data dir)
-# with 1 job then 2, on synthetic data, and the previous design (a process per notebook) for the ratio.
+# The 11 correct notebooks graded on the default path (worker pool, kernel zygote, small data set,
+# cells no graded cell needs left out), on synthetic data, each candidate alone, on a local Dask
+# cluster of two workers, and the previous design (a process per notebook) for the old/default ratio.
 bench-grading:
 	$(PYTHON) benchmarks/bench_grading.py
 

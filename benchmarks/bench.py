@@ -137,7 +137,7 @@ def summarize_grading(data: dict) -> dict:
         print(f"  {label}: {rate:.2f} notebooks per minute ({', '.join(details)}"
               f"{f'; load average {before:.1f} before' if isinstance(before, (int, float)) else ''})")
     if "old_over_new_cpu" in data:
-        print(f"  old/new CPU seconds per notebook (default path, same run): {data['old_over_new_cpu']}")
+        print(f"  old design / default path, CPU seconds per notebook (same run): {data['old_over_new_cpu']}")
     if not rates:
         print("  (no notebooks_per_minute in bench_grading.json)")
     return {"notebooks_per_minute": rates, "cpu_seconds_per_notebook": cpu,

@@ -1,4 +1,4 @@
-"""The done-when test of the grader: a class of 20 students x every notebook, graded with two jobs.
+"""The done-when test of the grader: a class of 20 students x every notebook, graded with two jobs and on Dask.
 
 ``tests/grading_corpus/`` builds the class from the release and solution
 notebooks: for every released notebook its reference solution and untouched
@@ -6,7 +6,9 @@ release, and the cases of its ``answers_NN.py`` (other correct routes,
 plausible wrong answers); broken files and hostile code; some notebooks
 missing. The grade sheet must
 say exactly what each student x notebook gets (status and points), with real
-nbgrader, the sandbox and two notebooks at a time.
+nbgrader, the sandbox and two notebooks at a time; graded again from scratch
+with ``grade --scheduler`` on a local Dask cluster of two workers, the sheet
+and every notebook's status and points must be the same.
 
 It also holds what the per-assignment autograde test checked: the reference
 solution gets full marks on every test cell of every assignment (and the
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import time
 from pathlib import Path
 
@@ -44,26 +45,22 @@ from grading_corpus.snooping import plant_bait, serve_bait
 pytestmark = [pytest.mark.grader, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def grading_options():
-    """How the class is graded: two jobs on this machine, or, with ``GRADE_SERIES_SCHEDULER=local-cluster``,
-    ``grade --scheduler`` on a Dask LocalCluster of two worker processes of one thread over TCP: then
-    the same assertions prove that the distributed mode gives the sheet a local run gives."""
-    if os.environ.get("GRADE_SERIES_SCHEDULER", "") != "local-cluster":
-        yield {"jobs": 2}
-        return
+@contextlib.contextmanager
+def local_dask_cluster():
+    """A Dask LocalCluster of two worker processes of one thread over TCP, as in the README's example."""
     import dask
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp", host="127.0.0.1",
                          dashboard_address=None) as cluster:
-        yield {"scheduler": cluster.scheduler_address}
+        yield cluster.scheduler_address
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, synthetic_dir, grading_options):
-    """The class, graded once for every test of this module."""
+def graded(tmp_path_factory, synthetic_dir):
+    """The class, graded once with ``--jobs 2`` for every test of this module."""
+    grading_options = {"jobs": 2}
     folder = tmp_path_factory.mktemp("class")
     with contextlib.ExitStack() as bait:
         if "no_solutions_reachable" in pending_switches():
@@ -79,6 +76,18 @@ def graded(tmp_path_factory, synthetic_dir, grading_options):
     print(f"graded {len(results)} notebooks in {seconds:.0f} s ({grading_options})")
     return {"folder": folder, "table": table, "out": out, "seconds": seconds, "data_dir": synthetic_dir.parent,
             "options": grading_options, "results": {(r["student"], r["assignment"]): r for r in results}}
+
+
+@pytest.fixture(scope="module")
+def graded_on_dask(graded, tmp_path_factory):
+    """The same class graded again from scratch with ``grade --scheduler`` on two local Dask workers."""
+    out = tmp_path_factory.mktemp("out-dask")
+    started = time.monotonic()
+    with local_dask_cluster() as scheduler:
+        results = grade_class(graded["folder"], out, data_dir=graded["data_dir"], cell_timeout=CELL_TIMEOUT,
+                              notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=MEMORY_MB, scheduler=scheduler)
+    print(f"graded {len(results)} notebooks on Dask in {time.monotonic() - started:.0f} s")
+    return {"out": out, "results": {(r["student"], r["assignment"]): r for r in results}}
 
 
 def read_sheet(path: Path) -> dict[tuple[str, str], tuple[str, float]]:
@@ -164,3 +173,17 @@ def test_answers_copied_from_the_library_are_flagged_for_review_and_nothing_else
             wrong.append(f"{key}: expected {expected}, got {result.get('review')}")
     assert any(case.review for case in graded["table"].values()), "the corpus has no copied answer"
     assert not wrong, "\n".join(wrong)
+
+
+def test_dask_workers_give_the_same_sheet_and_results(graded, graded_on_dask):
+    """``--scheduler`` on two local Dask workers: the same grades.csv, and per notebook the same status,
+    and points of each graded cell as ``--jobs 2``."""
+    assert (graded_on_dask["out"] / "grades.csv").read_text() == (graded["out"] / "grades.csv").read_text()
+
+    def essentials(results):
+        return {key: (r["status"], r["scores"], r["max_scores"]) for key, r in results.items()}
+
+    local, dask = essentials(graded["results"]), essentials(graded_on_dask["results"])
+    differ = sorted(key for key in local.keys() | dask.keys() if local.get(key) != dask.get(key))
+    assert not differ, f"{len(differ)} notebooks differ, e.g. {differ[:3]}: " + "; ".join(
+        f"{k}: local {local.get(k)}, dask {dask.get(k)}" for k in differ[:3])
