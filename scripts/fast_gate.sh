@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fast gate (under two minutes on 2 cores): lint, then every test that
+# The fast gate (about two minutes on 2 cores): lint, then every test that
 # starts no notebook, no nbgrader, no browser and nothing slow. CI runs it
 # before the full suite and stops at its first failure.
 # Extra arguments go to pytest, e.g. `bash scripts/fast_gate.sh -x`.
