@@ -101,7 +101,10 @@ def grade_shipped(job_fields: dict, submitted_name: str, submitted: bytes, packe
         feedback = Path(scratch) / "feedback.html"
         local = replace(job, submitted=str(submission), template=str(template / "template"),
                         release=str(template / "release.ipynb"), source=str(template / "source.ipynb"),
-                        feedback_html=str(feedback), courses_dir=str(Path(scratch) / "courses"))
+                        feedback_html=str(feedback), courses_dir=str(Path(scratch) / "courses"),
+                        # kept beside the node's copy of the template: the next notebooks of the
+                        # assignment graded on this node read their cells' analysis there
+                        cell_analysis_cache=str(template / "cell-analysis"))
         result = grade_job(local, timeout)
         if feedback.is_file():
             result[FEEDBACK_PAGE] = feedback.read_text(encoding="utf-8")

@@ -73,6 +73,9 @@ class GradeJob:
     full_data: bool = field(default_factory=lambda: os.environ.get("RECSYS_GRADER_FULL_DATA") == "1")
     # False (the default): the cells no graded cell depends on are not run (grader.cell_dependencies).
     run_every_cell: bool = field(default_factory=lambda: os.environ.get("RECSYS_GRADER_RUN_EVERY_CELL") == "1")
+    # Where each cell's reading (grader.cell_dependencies) is kept for the run's other notebooks.
+    # Empty: courses_dir/.cell-analysis (a Dask task, whose courses_dir is its own, names its node's).
+    cell_analysis_cache: str = ""
 
 
 @dataclass
@@ -140,8 +143,8 @@ def kernel_environment(job: GradeJob, work: Path, report: Path) -> dict[str, str
         "RECSYS_COURSE_CELL_TIMEOUT": str(job.cell_timeout),
         "RECSYS_GRADER_NOTEBOOK_TIMEOUT": str(job.notebook_timeout),
         # Each cell's reading (grader.cell_dependencies), shared by the notebooks of this run.
-        "RECSYS_GRADER_CELL_ANALYSIS_CACHE": str(Path(job.courses_dir) / ".cell-analysis")
-        if getattr(job, "courses_dir", "") else "",
+        "RECSYS_GRADER_CELL_ANALYSIS_CACHE": getattr(job, "cell_analysis_cache", "") or (
+            str(Path(job.courses_dir) / ".cell-analysis") if getattr(job, "courses_dir", "") else ""),
         "RECSYS_GRADER_RUN_EVERY_CELL": "1" if getattr(
             job, "run_every_cell", os.environ.get("RECSYS_GRADER_RUN_EVERY_CELL") == "1") else "",
         "TF_CPP_MIN_LOG_LEVEL": "3",

@@ -18,8 +18,10 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -112,6 +114,9 @@ def test_a_class_graded_on_dask_gets_the_same_sheet_results_and_feedback(cluster
     started = time.monotonic()
     here = grade_class(folder, tmp_path / "here", jobs=2, **options)
     local_seconds = time.monotonic() - started
+    node_templates = Path(tempfile.gettempdir()) / "recsys-grader-templates"
+    for kept in node_templates.glob("*/cell-analysis"):  # an earlier run's: this run must write its own
+        shutil.rmtree(kept, ignore_errors=True)
     started = time.monotonic()
     there = grade_class(folder, tmp_path / "there", scheduler=cluster["address"], **options)
     print(f"{len(there)} notebooks: {local_seconds:.0f} s with --jobs 2, {time.monotonic() - started:.0f} s on Dask")
@@ -127,6 +132,8 @@ def test_a_class_graded_on_dask_gets_the_same_sheet_results_and_feedback(cluster
     assert len(pages) >= 5
     for page in pages:
         assert same_page(tmp_path / "there" / "feedback" / page) == same_page(tmp_path / "here" / "feedback" / page)
+    # The cells' analysis is kept on the node beside its copy of each template, for its next notebooks.
+    assert any(node_templates.glob("*/cell-analysis/*.pickle")), "no cell analysis kept on the workers' node"
     # A re-run on the cluster grades nothing again.
     again = grade_class(folder, tmp_path / "there", scheduler=cluster["address"], **options)
     assert {(r["student"], r["assignment"]): r["key"] for r in again} == {
