@@ -143,10 +143,9 @@ def kernel_environment(job: GradeJob, work: Path, report: Path) -> dict[str, str
         "RECSYS_COURSE_CELL_TIMEOUT": str(job.cell_timeout),
         "RECSYS_GRADER_NOTEBOOK_TIMEOUT": str(job.notebook_timeout),
         # Each cell's reading (grader.cell_dependencies), shared by the notebooks of this run.
-        "RECSYS_GRADER_CELL_ANALYSIS_CACHE": getattr(job, "cell_analysis_cache", "") or (
-            str(Path(job.courses_dir) / ".cell-analysis") if getattr(job, "courses_dir", "") else ""),
-        "RECSYS_GRADER_RUN_EVERY_CELL": "1" if getattr(
-            job, "run_every_cell", os.environ.get("RECSYS_GRADER_RUN_EVERY_CELL") == "1") else "",
+        "RECSYS_GRADER_CELL_ANALYSIS_CACHE": job.cell_analysis_cache or (
+            str(Path(job.courses_dir) / ".cell-analysis") if job.courses_dir else ""),
+        "RECSYS_GRADER_RUN_EVERY_CELL": "1" if job.run_every_cell else "",
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
 

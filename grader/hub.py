@@ -140,7 +140,8 @@ def autograde_student(root: Path, env: dict[str, str], assignment: str, student:
         full_data=os.environ.get("RECSYS_GRADER_FULL_DATA") == "1", data_dir=settings.resolved_data_dir(),
         courses_dir=""))
     job = SimpleNamespace(data_dir=data_dir, memory_mb=settings.memory_mb,
-                          cell_timeout=settings.cell_timeout, notebook_timeout=settings.notebook_timeout)
+                          cell_timeout=settings.cell_timeout, notebook_timeout=settings.notebook_timeout,
+                          run_every_cell=settings.run_every_cell, courses_dir="", cell_analysis_cache="")
     with tempfile.TemporaryDirectory(prefix=f"hub-{student}-") as scratch:
         work = Path(scratch)
         report = work / "sandbox-report.json"
