@@ -32,9 +32,6 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
-import hashlib
-import os
-import pickle
 import re
 import symtable
 import sys
@@ -42,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cells import nbgrader_meta
+from .disk_memo import remembered
 
 # Reading one of these names means any name may be read: nothing before may go.
 DYNAMIC_NAMES = frozenset({
@@ -122,32 +120,22 @@ _READ_CACHE: dict[tuple, CellUse] = {}
 
 
 def _read_cached(source: str, modules: set[str], functions: set[str], folder: Path | None = None) -> CellUse:
-    """:func:`_read_tree`, remembered in memory and, with ``folder``, on disk: the same test cells come
-    back in every notebook of an assignment, and each notebook's grading worker is a new process."""
+    """:func:`_read_tree`, remembered in memory and, with ``folder``, on disk (:mod:`grader.disk_memo`)."""
     words = _words(source)
     key = (source, frozenset(modules & words), frozenset(functions & words))
     if key in _READ_CACHE:
         return _READ_CACHE[key]
     if len(_READ_CACHE) > 4096:
         _READ_CACHE.clear()
-    stored = folder / (hashlib.sha256(repr((key[0], sorted(key[1]), sorted(key[2]))).encode()).hexdigest()
-                       + ".pickle") if folder else None
-    try:
-        use = pickle.loads(stored.read_bytes()) if stored else None
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
-        use = None
-    if not isinstance(use, CellUse):
-        use = _read_tree(_parse(source), key[1], key[2])
-        if stored:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                partial = stored.with_suffix(f".{os.getpid()}.partial")
-                partial.write_bytes(pickle.dumps(use))
-                os.replace(partial, stored)  # whole or not at all, with other workers writing too
-            except OSError:
-                pass
+    use = remembered(folder, repr((key[0], sorted(key[1]), sorted(key[2]))),
+                   lambda: _read_tree(_parse(source), key[1], key[2]), CellUse)
     _READ_CACHE[key] = use
     return use
+
+
+def _definitions_cached(source: str, folder: Path | None = None) -> tuple[frozenset[str], frozenset[str]]:
+    """:func:`_definitions`, kept on disk too with ``folder``."""
+    return remembered(folder, repr(("definitions", source)), lambda: _definitions(source), tuple)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -411,7 +399,7 @@ def plan(cells, always_run=lambda cell: False, cache_folder: Path | None = None)
     code = [(index, cell) for index, cell in enumerate(cells) if cell.cell_type == "code"]
     modules, functions = set(), set()
     for _, cell in code:
-        imported, defined = _definitions(cell.source)
+        imported, defined = _definitions_cached(cell.source, cache_folder)
         modules |= imported
         functions |= defined
     uses = {index: _read_cached(cell.source, modules, functions, cache_folder) for index, cell in code}

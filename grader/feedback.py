@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import ast
 import html
+import io
 import re
+import tokenize
 from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
@@ -34,16 +36,24 @@ HIDDEN_NOTE = "# Hidden tests: their code is not shown."  # what replaces a hidd
 
 
 def cell_docstring(source: str) -> str:
-    """The docstring a test cell opens with (also when it sits inside the hidden region)."""
+    """The docstring a test cell opens with (also when it sits inside the hidden region).
+
+    Read from the cell's first tokens, not a parse of the whole cell: the feedback of every
+    graded notebook reads it for each hidden test cell.
+    """
     cleaned = source.replace(HIDDEN_BEGIN, "").replace(HIDDEN_END, "")
+    skipped = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.ENCODING)
     try:
-        body = ast.parse(cleaned).body
-    except SyntaxError:
+        tokens = (t for t in tokenize.generate_tokens(io.StringIO(cleaned).readline) if t.type not in skipped[:2])
+        first = next((t for t in tokens if t.type not in skipped), None)
+        after = next(tokens, None)
+        if first is None or first.type != tokenize.STRING or (after and after.type not in (
+                tokenize.NEWLINE, tokenize.ENDMARKER)):
+            return ""  # no string first, or one that is part of an expression: no docstring
+        value = ast.literal_eval(first.string)
+    except (tokenize.TokenError, SyntaxError, ValueError, IndentationError):
         return ""
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        return body[0].value.value.strip()
-    return ""
+    return value.strip() if isinstance(value, str) else ""
 
 
 def hidden_test_ids(source_notebook: NotebookNode) -> set[str]:

@@ -19,6 +19,7 @@ setting does not bring back nbgrader's page.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from nbformat import NotebookNode
 from traitlets import Enum
 
 from . import mathjax_offline
+from .disk_memo import remembered
 from .feedback import feedback_summary, format_points
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -91,6 +93,26 @@ class _CompiledTemplates(BytecodeCache):
 
 
 _COMPILED_TEMPLATES = _CompiledTemplates()
+
+
+class _RememberedHighlight:
+    """nbconvert's code highlighting, each cell's result kept on disk for the run's other workers.
+
+    Most code cells of a feedback page are the course's (test cells, given code) and the same in
+    every notebook of an assignment; highlighting them is a third of rendering a page. The folder
+    is the run's cache (``RECSYS_GRADER_CELL_ANALYSIS_CACHE``, set by the grader); without it,
+    nothing is kept.
+    """
+
+    def __init__(self, highlight: Highlight2HTML):
+        self.highlight = highlight
+        cache = os.environ.get("RECSYS_GRADER_CELL_ANALYSIS_CACHE")
+        self.folder = Path(cache) / "highlighted" if cache else None
+
+    def __call__(self, source, language=None, metadata=None):
+        magics = (metadata or {}).get("magics_language")  # the one field of metadata nbconvert reads
+        key = repr((source, language, magics, self.highlight.pygments_lexer, self.highlight.extra_formatter_options))
+        return remembered(self.folder, key, lambda: self.highlight(source, language, metadata), str)
 _MATHJAX_MARK = "<!-- recsys-feedback: MathJax goes here -->"
 _IMAGE_WITHOUT_ALT = re.compile(r"<img(?![^>]*\salt=)", re.IGNORECASE)
 _NO_ALT_TEXT = "No description has been provided for this image"  # HTMLExporter's words
@@ -144,8 +166,8 @@ class FeedbackExporter(HTMLExporter):
         lexer = language.get("pygments_lexer", language.get("name"))
         resources = self._init_resources(resources)
         # The two filters HTMLExporter registers before rendering, as it does.
-        self.register_filter("highlight_code",
-                             self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        self.register_filter("highlight_code", self.filters.get(
+            "highlight_code", _RememberedHighlight(Highlight2HTML(pygments_lexer=lexer, parent=self))))
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)

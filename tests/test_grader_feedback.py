@@ -201,6 +201,26 @@ def test_code_is_highlighted_and_images_get_an_alt_text():
     assert images and all('alt="No description has been provided for this image"' in image for image in images)
 
 
+def test_highlighted_code_is_kept_for_the_run_and_the_page_stays_the_same(tmp_path, monkeypatch):
+    """The run's other workers read each cell's highlighting from the disk: the same page, no pygments."""
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    notebook = small_graded_notebook()
+    notebook.cells.append(new_code_cell("%%bash\necho hi", metadata={"magics_language": "bash"}))
+    without_cache = _render(notebook)
+    monkeypatch.setenv("RECSYS_GRADER_CELL_ANALYSIS_CACHE", str(tmp_path))
+    first = _render(notebook)
+    kept = list((tmp_path / "highlighted").glob("*.pickle"))
+    assert kept and first == without_cache
+    monkeypatch.setattr(Highlight2HTML, "__call__", lambda *args, **kwargs: pytest.fail("highlighted again"))
+    assert _render(notebook) == first
+    for path in kept:
+        path.write_bytes(b"not a pickle")  # a broken file is highlighted again, and replaced
+    monkeypatch.undo()
+    monkeypatch.setenv("RECSYS_GRADER_CELL_ANALYSIS_CACHE", str(tmp_path))
+    assert _render(notebook) == first
+
+
 def test_has_math():
     assert has_math(new_notebook(cells=[new_markdown_cell("a $x$ b")]))
     assert has_math(new_notebook(cells=[new_markdown_cell("\\begin{align} x \\end{align}")]))
