@@ -464,8 +464,6 @@ def make_synthetic_movielens(dest: Path | str | None = None, *, force: bool = Fa
     (``num_users``, ``num_movies``, ``num_ratings``, ``rank``, ``noise``,
     ``seed``). The same request twice reuses the verified copy.
     """
-    from .synthetic import write_synthetic_movielens
-
     start = time.perf_counter()
     target = Path(dest or data_home() / "synthetic").expanduser().resolve() / MOVIELENS_FOLDER
     manifest = None if force else verify_folder(target)
@@ -473,6 +471,9 @@ def make_synthetic_movielens(dest: Path | str | None = None, *, force: bool = Fa
         return FetchResult(target, "synthetic", manifest["counts"], 0, True, time.perf_counter() - start)
 
     def build(folder: Path) -> dict:
+        # Imported here: reusing the folder (every graded notebook does) needs no numpy or pandas.
+        from .synthetic import write_synthetic_movielens
+
         return {"source": "synthetic", "parameters": write_synthetic_movielens(folder, **sizes)}
 
     def installed_meanwhile() -> dict | None:
