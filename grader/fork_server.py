@@ -25,6 +25,7 @@ holds the other end, so the server and every child still running die with it.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -80,6 +81,10 @@ def serve(socket_path: Path, child: Callable[[socket.socket], int],
     listener.bind(str(socket_path))
     listener.listen(64)
     preload()
+    # What preload made is shared with every child: frozen, the children's garbage collections
+    # skip it (less CPU, and no copy-on-write of its pages just to walk it).
+    gc.collect()
+    gc.freeze()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
