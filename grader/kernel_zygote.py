@@ -50,6 +50,7 @@ from pathlib import Path
 from . import fork_server
 from .sandbox_kernel import (
     POLL_SECONDS,
+    UNIMPORTABLE_IN_KERNEL,
     SandboxPolicy,
     _kill_tree,
     _mount_script,
@@ -182,6 +183,8 @@ def _become_kernel(kernel_args: list[str]) -> int:
     sys.modules["__main__"] = types.ModuleType("__main__")
     sys.argv = ["-c", *kernel_args]
     sys.path[0] = ""  # as for `python -c`
+    for name in UNIMPORTABLE_IN_KERNEL:  # as KERNEL_BOOT
+        sys.modules.setdefault(name, None)
     numpy.random.seed()  # a fresh process draws its own seed; a fork would share the zygote's
     code = 0
     try:

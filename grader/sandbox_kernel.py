@@ -51,13 +51,18 @@ from pathlib import Path
 KERNEL_NAME = "recsys-sandbox"
 POLL_SECONDS = 0.2
 
-# The kernel's command. ipykernel_launcher, after one change that no notebook
-# can notice: jsonschema (imported by altair, which every notebook imports)
-# imports rfc3987_syntax when it is installed, only to check the "iri" string
-# format, and building that grammar costs ~1.5 s of CPU per kernel; without
-# it, jsonschema simply does not check that format.
-KERNEL_BOOT = ("import sys; sys.modules.setdefault('rfc3987_syntax', None); "
-               "import runpy; runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)")
+# The kernel's command. ipykernel_launcher, after two changes that no graded
+# notebook can notice, each a module made unimportable:
+# - rfc3987_syntax: jsonschema (imported by altair, which every notebook
+#   imports) imports it when it is installed, only to check the "iri" string
+#   format, and building its grammar costs ~1.5 s of CPU per kernel; without
+#   it, jsonschema simply does not check that format;
+# - debugpy: ipykernel imports it at start for its debugger (0.16 s of CPU,
+#   half of a kernel's start), which nbgrader never asks for.
+UNIMPORTABLE_IN_KERNEL = ("rfc3987_syntax", "debugpy")
+KERNEL_BOOT = ("import sys; "
+               + "; ".join(f"sys.modules.setdefault({name!r}, None)" for name in UNIMPORTABLE_IN_KERNEL)
+               + "; import runpy; runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)")
 
 # Top-level system folders the kernel's programs need (shared libraries, the
 # `unshare` that drops privileges): bound read-only, or re-created as the

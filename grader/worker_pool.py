@@ -28,11 +28,15 @@ Run as ``python -m grader.worker_pool SOCKET`` (the worker template).
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # the worker template: as grader.grade_one, before nbformat is imported
+    sys.modules.setdefault("rfc3987_syntax", None)
+
 import atexit
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -158,7 +162,6 @@ atexit.register(shutdown)
 
 def preload() -> None:
     """What every grading worker imports, once."""
-    sys.modules.setdefault("rfc3987_syntax", None)  # see grader.grade_one
     import nbclient  # noqa: F401
     import nbconvert.exporters  # noqa: F401
     import nbgrader.api  # noqa: F401
