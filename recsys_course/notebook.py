@@ -87,10 +87,21 @@ def setup_notebook(seed: int = DEFAULT_SEED, tensorflow: bool = True) -> None:
     """
     quiet_tensorflow()
     seed_everything(seed, tensorflow)
+    skip_iri_grammar()
     import altair as alt
 
     alt.data_transformers.disable_max_rows()
     use_offline_charts()
+
+
+def skip_iri_grammar() -> None:
+    """Spare altair's import the 1.5 s grammar build of ``rfc3987_syntax`` (a fifth of a notebook's start).
+
+    altair imports jsonschema, which imports ``rfc3987_syntax`` when it is installed (JupyterLab's
+    packages bring it) only to check strings of the "iri" format, which no chart of the course has;
+    made unimportable, jsonschema leaves that one format unchecked. Not done once it is imported.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
 
 
 # --- Charts that draw offline ------------------------------------------------------

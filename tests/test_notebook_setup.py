@@ -153,3 +153,18 @@ def test_a_failing_library_build_falls_back_to_altair(renderer, monkeypatch, cap
     monkeypatch.setattr(notebook, "vega_loader_html", broken)
     assert notebook.use_offline_charts() == "default"
     assert "network" in capsys.readouterr().out
+
+
+def test_setup_spares_the_iri_grammar_and_charts_still_validate() -> None:
+    """In a fresh interpreter: setup_notebook keeps rfc3987_syntax out, and altair still checks a chart."""
+    import subprocess
+
+    code = ("import sys\nimport recsys_course as rc\nrc.setup_notebook(tensorflow=False)\n"
+            "import altair as alt, pandas as pd\n"
+            "assert sys.modules.get('rfc3987_syntax') is None, 'rfc3987_syntax was imported'\n"
+            "alt.Chart(pd.DataFrame({'a': [1, 2]})).mark_point().encode(x='a:Q').to_dict()\n"
+            "try:\n    alt.Chart(pd.DataFrame({'a': [1]})).mark_point(opacity='half').encode(x='a:Q').to_dict()\n"
+            "except alt.utils.schemapi.SchemaValidationError:\n    print('refused')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused" in result.stdout, "altair no longer validates charts"
