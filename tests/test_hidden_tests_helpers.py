@@ -7,6 +7,7 @@ import functools
 import importlib
 import sys
 import textwrap
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -504,7 +505,9 @@ def checked_notebooks(request, tmp_path_factory):
 
     from recsys_course.fetch import make_synthetic_movielens
 
-    data = str(make_synthetic_movielens(tmp_path_factory.mktemp("synthetic")).folder)
+    # RECSYS_COURSE_DATA names the folder that holds ml-100k/ (naming ml-100k itself made every
+    # notebook fetch MovieLens into it and run on the real data).
+    data = str(make_synthetic_movielens(tmp_path_factory.mktemp("synthetic")).folder.parent)
     wanted = {}
     for item in request.session.items:
         check = CHECKS.get(getattr(item, "originalname", None))
@@ -514,7 +517,11 @@ def checked_notebooks(request, tmp_path_factory):
     with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {assignment: pool.submit(_check_notebook, assignment, data, wanted[assignment])
                    for assignment in sorted(wanted, key=lambda a: -MEASURED_SECONDS.get(a, float("inf")))}
-        yield lambda assignment: futures[assignment].result()
+        def checked(assignment):
+            return futures[assignment].result()
+
+        checked.data = Path(data)  # the notebooks' data folder, for the tests to look into
+        yield checked
 
 
 @pytest.mark.slow
@@ -524,6 +531,8 @@ def test_wrong_answers_score_nothing_and_are_charged_once(checked_notebooks, ass
     cells, errors = checked["cells"], checked["errors"]
     failed = {grade_id: error for grade_id, error in errors.items() if error}
     assert not failed, f"the solutions fail: {failed}"
+    fetched = [str(p) for p in checked_notebooks.data.glob("ml-100k/*") if p.is_dir()]
+    assert not fetched, f"a notebook fetched MovieLens instead of reading the synthetic data set: {fetched}"
     for function in GRADED[assignment]:
         own = [grade_id for grade_id in cells if grade_id.startswith(function + "_")]
         assert own, function
