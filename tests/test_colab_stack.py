@@ -22,14 +22,14 @@ import os
 import re
 import subprocess
 import sys
-import time
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from nbval_runner import report, run_all
 
 REPO = Path(__file__).resolve().parent.parent
 PINS = REPO / "requirements-colab.txt"
@@ -125,21 +125,6 @@ def test_colab_environment_has_colab_versions(colab_python: Path) -> None:
     assert not wrong, f"installed versions differ from the pins (installed, pinned): {wrong}"
 
 
-def _run_with_nbval(python: Path, path: Path, env: dict[str, str]) -> tuple[Path, str | None, float]:
-    """``(path, None or pytest's report when it fails, seconds)`` of one file under nbval in .venv-colab."""
-    command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-               "--nbval-lax", "--nbval-current-env", str(path)]
-    started = time.monotonic()
-    try:
-        result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                                timeout=NOTEBOOK_TIMEOUT)
-    except subprocess.TimeoutExpired as timeout:
-        output = (timeout.stdout or b"").decode(errors="replace")  # bytes, whatever text= says
-        return path, f"timed out after {NOTEBOOK_TIMEOUT} s:\n{output[-6000:]}", time.monotonic() - started
-    failure = None if result.returncode == 0 else f"{result.stdout[-8000:]}\n{result.stderr[-2000:]}"
-    return path, failure, time.monotonic() - started
-
-
 @pytest.mark.slow
 @pytest.mark.notebooks
 def test_solution_notebooks_run_on_the_colab_stack(colab_python: Path, movielens_dir: Path) -> None:
@@ -156,12 +141,7 @@ def test_solution_notebooks_run_on_the_colab_stack(colab_python: Path, movielens
            "RECSYS_COURSE_DATA": str(movielens_dir.parent),
            "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # ipykernel 6.17's debugger notice on stderr
            "JUPYTER_PLATFORM_DIRS": "1"}
-    jobs = sorted([REPO / "tests" / "test_notebook_setup.py", *notebooks],
-                  key=lambda path: -MEASURED_SECONDS.get(path.stem, float("inf")))
-    with ThreadPoolExecutor(WORKERS) as pool:
-        results = list(pool.map(lambda path: _run_with_nbval(colab_python, path, env), jobs))
-    print("seconds per file on the Colab stack:",
-          ", ".join(f"{path.stem} {seconds:.0f}" for path, _, seconds in sorted(results)))
-    failures = [f"{path.relative_to(REPO)} fails on the Colab stack ({PINS.name}):\n{failure}"
-                for path, failure, _ in sorted(results) if failure]
+    results = run_all(colab_python, [REPO / "tests" / "test_notebook_setup.py", *notebooks], env,
+                      workers=WORKERS, timeout=NOTEBOOK_TIMEOUT, measured=MEASURED_SECONDS)
+    failures = report(results, f"on the Colab stack ({PINS.name})")
     assert not failures, "\n\n".join(failures)
