@@ -165,3 +165,32 @@ def _saved(policy: SandboxPolicy, tmp_path: Path) -> Path:
     path = tmp_path / "policy.json"
     policy.save(path)
     return path
+
+
+_SAME_TRANSFORMS = r'''
+import glob, json, sys
+from IPython.core.inputtransformer2 import TransformerManager
+from grader.inline_hidden_helpers import inlined_source_notebook
+from grader.kernel_zygote import skip_token_transforms_of_plain_python
+
+cells = ["%timeit x = 1\n", "files = !ls\nprint(files)", "x?", "%%bash\necho hi", "a = %pwd", "len?\n",
+         "\n\n  x = 1\n  y = 2", ">>> x = 1\n>>> x", "s = '\\d'\n", "if True:\n    pass\n%time 1"]
+for path in sorted(glob.glob("solutions/*/*.ipynb")):
+    notebook = json.load(open(path))
+    cells += ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    cells += [cell.source for cell in inlined_source_notebook(path).cells if cell.cell_type == "code"]
+before = [TransformerManager().transform_cell(cell) for cell in cells]
+skip_token_transforms_of_plain_python()
+after = [TransformerManager().transform_cell(cell) for cell in cells]
+different = [cell[:80] for cell, old, new in zip(cells, before, after) if old != new]
+print(len(cells), "cells", different)
+sys.exit(1 if different else 0)
+'''
+
+
+def test_graded_kernels_transform_every_cell_as_ipython_does():
+    """The zygote's kernels skip IPython's token transforms for plain Python: same text for every cell
+    of the series (sources and inlined hidden tests) and for magics, shell commands and help."""
+    result = subprocess.run([sys.executable, "-c", _SAME_TRANSFORMS], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
