@@ -104,7 +104,9 @@ def grade_shipped(job_fields: dict, submitted_name: str, submitted: bytes, packe
                         feedback_html=str(feedback), courses_dir=str(Path(scratch) / "courses"),
                         # kept beside the node's copy of the template: the next notebooks of the
                         # assignment graded on this node read their cells' analysis there
-                        cell_analysis_cache=str(template / "cell-analysis"))
+                        cell_analysis_cache=str(template / "cell-analysis"),
+                        # and the small data set is made once per node, not once per notebook
+                        small_data_dir=str(template.parent / "small-data"))
         result = grade_job(local, timeout)
         if feedback.is_file():
             result[FEEDBACK_PAGE] = feedback.read_text(encoding="utf-8")

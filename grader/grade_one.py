@@ -76,6 +76,9 @@ class GradeJob:
     # Where each cell's reading (grader.cell_dependencies) is kept for the run's other notebooks.
     # Empty: courses_dir/.cell-analysis (a Dask task, whose courses_dir is its own, names its node's).
     cell_analysis_cache: str = ""
+    # Where the small data set is made once for the run's notebooks (grading_data_dir). Empty:
+    # courses_dir/.small-data (a Dask task, whose courses_dir is its own, names its node's).
+    small_data_dir: str = ""
 
 
 @dataclass
@@ -328,10 +331,11 @@ def grading_data_dir(job: GradeJob) -> tuple[str, str]:
     from recsys_course.fetch import make_synthetic_movielens
 
     base = Path(job.courses_dir) if job.courses_dir else Path(tempfile.gettempdir()) / f"recsys-grader-{os.getuid()}"
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".small-data.lock", "w") as lock:
+    target = Path(job.small_data_dir) if job.small_data_dir else base / ".small-data"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one worker makes it, the others reuse it
-        folder = make_synthetic_movielens(base / ".small-data", **SMALL_DATA).folder.parent
+        folder = make_synthetic_movielens(target, **SMALL_DATA).folder.parent
     return str(folder), "small synthetic ({num_users} users, {num_movies} movies, {num_ratings} ratings)".format(
         **SMALL_DATA)
 

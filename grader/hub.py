@@ -138,7 +138,7 @@ def autograde_student(root: Path, env: dict[str, str], assignment: str, student:
     # RECSYS_GRADER_FULL_DATA=1 the data folder (--data, else the course's).
     data_dir, _ = grading_data_dir(SimpleNamespace(
         full_data=os.environ.get("RECSYS_GRADER_FULL_DATA") == "1", data_dir=settings.resolved_data_dir(),
-        courses_dir=""))
+        courses_dir="", small_data_dir=""))
     job = SimpleNamespace(data_dir=data_dir, memory_mb=settings.memory_mb,
                           cell_timeout=settings.cell_timeout, notebook_timeout=settings.notebook_timeout,
                           run_every_cell=settings.run_every_cell, courses_dir="", cell_analysis_cache="")

@@ -107,3 +107,20 @@ def test_feedback_shows_verdicts_not_hidden_code(graded):
 def test_results_are_kept_for_the_next_run(graded):
     saved = json.loads((graded["out"] / "results" / "alice" / f"{ASSIGNMENT}.json").read_text())
     assert saved["key"] and saved["scores"] == {"add_visible_format": 1.0, "add_hidden_values": 2.0}
+
+
+def test_the_small_data_set_is_made_once_where_the_job_says(tmp_path):
+    """A Dask task names its node's folder for the small data set: made by the first notebook, reused
+    (not rebuilt) by the next ones, whose own course folders differ."""
+    from grader.grade_one import GradeJob, grading_data_dir
+
+    def job(courses: str) -> GradeJob:
+        return GradeJob("s", "a", "", "", "", "", "", "", courses_dir=str(tmp_path / courses),
+                        small_data_dir=str(tmp_path / "node" / "small-data"), full_data=False)
+
+    first, _ = grading_data_dir(job("task-1"))
+    manifest = tmp_path / "node" / "small-data" / "ml-100k" / ".fetched.json"
+    assert first == str(tmp_path / "node" / "small-data") and manifest.is_file()
+    made = manifest.stat().st_mtime_ns
+    assert grading_data_dir(job("task-2"))[0] == first and manifest.stat().st_mtime_ns == made
+    assert not (tmp_path / "task-1" / ".small-data").exists() and not (tmp_path / "task-2" / ".small-data").exists()
