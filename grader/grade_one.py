@@ -319,23 +319,19 @@ LEFT_OUT_CELLS_NOTE = (
 def grading_data_dir(job: GradeJob) -> tuple[str, str]:
     """The data folder the kernel reads, and how the result names it.
 
-    By default a small synthetic data set (made once, under a lock, next to
-    the private courses): the hidden tests draw inputs of their own, so only
+    By default a small synthetic data set (made once, next to the private
+    courses, or in ``job.small_data_dir``): the hidden tests draw inputs of their own, so only
     the demonstrations see the data, and on MovieLens they train models for
     seconds to minutes in every graded copy. ``full_data``: ``job.data_dir``.
     """
     if job.full_data:
         return job.data_dir, f"full ({job.data_dir})"
-    import fcntl
-
     from recsys_course.fetch import make_synthetic_movielens
 
     base = Path(job.courses_dir) if job.courses_dir else Path(tempfile.gettempdir()) / f"recsys-grader-{os.getuid()}"
     target = Path(job.small_data_dir) if job.small_data_dir else base / ".small-data"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f"{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker makes it, the others reuse it
-        folder = make_synthetic_movielens(target, **SMALL_DATA).folder.parent
+    # One worker makes it, the others reuse it: make_synthetic_movielens installs under a lock of its own.
+    folder = make_synthetic_movielens(target, **SMALL_DATA).folder.parent
     return str(folder), "small synthetic ({num_users} users, {num_movies} movies, {num_ratings} ratings)".format(
         **SMALL_DATA)
 
