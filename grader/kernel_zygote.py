@@ -92,12 +92,14 @@ def preload() -> None:
     _FEATURES = platform_features()  # probed once, not per kernel
     empty = tempfile.mkdtemp(prefix="recsys-zygote-home-")
     os.environ.update({"HOME": empty, "IPYTHONDIR": empty, "MPLCONFIGDIR": empty, **IMPORT_ENV})
-    sys.modules.setdefault("rfc3987_syntax", None)  # as KERNEL_BOOT: an unused 1.5 s grammar build
+    for name in UNIMPORTABLE_IN_KERNEL:  # as KERNEL_BOOT; every kernel forked from here inherits it
+        sys.modules.setdefault(name, None)
     for name in PRELOAD:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 -- see PRELOAD
             pass
+    skip_token_transforms_of_plain_python()  # once, for every kernel forked from here
     library = sys.modules.get("recsys_course")
     for module in pkgutil.iter_modules(getattr(library, "__path__", [])):
         try:
@@ -183,9 +185,6 @@ def _become_kernel(kernel_args: list[str]) -> int:
     sys.modules["__main__"] = types.ModuleType("__main__")
     sys.argv = ["-c", *kernel_args]
     sys.path[0] = ""  # as for `python -c`
-    for name in UNIMPORTABLE_IN_KERNEL:  # as KERNEL_BOOT
-        sys.modules.setdefault(name, None)
-    skip_token_transforms_of_plain_python()
     numpy.random.seed()  # a fresh process draws its own seed; a fork would share the zygote's
     code = 0
     try:
