@@ -45,6 +45,11 @@ MASTER_ENV_VARS = ("RECSYS_SPARK_MASTER", "SPARK_MASTER")
 DEFAULT_MASTER = "local[*]"
 SPARK_LOG = Path(tempfile.gettempdir()) / f"recsys_course_spark_{os.getpid()}.log"
 LOOPBACK = "127.0.0.1"
+# ALS's model is a chain of RDDs one step longer per iteration, and Spark reads a
+# task's chain back recursively: with Java's default 1 MB thread stack, 30 iterations
+# overflow it, and so may 10 while a busy JVM still interprets that code (a stack
+# overflow in a task thread ends the JVM). 16 MB fits 60 iterations.
+THREAD_STACK = "-Xss16m"
 ALS_DEFAULTS = {"rank": 10, "max_iter": 10, "reg": 0.1, "alpha": 1.0, "seed": 0}
 
 
@@ -109,6 +114,8 @@ def spark_session(master: str | None = None, app_name: str = "recsys-course", co
 
     builder = (SparkSession.builder.master(master).appName(app_name)
                .config("spark.driver.memory", driver_memory)
+               .config("spark.driver.extraJavaOptions", THREAD_STACK)  # tasks of local mode run here
+               .config("spark.executor.extraJavaOptions", THREAD_STACK)  # a cluster's executors
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.log.level", "ERROR")

@@ -178,6 +178,9 @@ def test_local_and_standalone_cluster_give_the_same_rmse(course_split, monkeypat
         spark = spark_als.spark_session()
         try:
             assert spark.sparkContext.master == master_url
+            # the executors run the tasks here: they get the larger thread stack too
+            options = spark.sparkContext.getConf().get("spark.executor.extraJavaOptions").split()
+            assert options[-1] == spark_als.THREAD_STACK, options  # after Spark's own: the one Java uses
             cluster = spark_als.explicit_als_rmse(spark, train, test, rank=8, max_iter=8)
         finally:
             spark.stop()
@@ -210,6 +213,11 @@ def test_implicit_als_and_time_against_size_in_local_mode(monkeypatch, capfd):
         finally:
             csv.unlink()
         assert on_csv["ratings"] == 5_000 and on_csv["users"] == ratings.user_id.nunique()
+        # A long ALS: its chain of RDDs overflows Java's default 1 MB thread stack at 30 iterations
+        # (and at 10 while the JVM is busy, in CI): the session's tasks get a larger one.
+        deep, _ = spark_als.fit_als(spark, ratings, rank=2, max_iter=30)
+        assert np.isfinite(spark_als.als_factors(deep, int(ratings.user_id.max()) + 1,
+                                                 int(ratings.movie_id.max()) + 1)[0]).all()
     finally:
         spark.stop()
     captured = capfd.readouterr()
