@@ -146,8 +146,11 @@ def _wrapper_folders() -> list[Path]:
 def wrapped_java_home(real_home: Path, folders: list[Path] | None = None) -> Path:
     """A private JAVA_HOME whose ``bin/java`` runs ``real_home``'s java without the vector flag.
 
-    Written once per runtime (the folder name holds a hash of its path) and
-    reused; the rest of the home (``lib``, ``conf``, ...) are links to the real one.
+    Written once per runtime and wrapper (the folder name holds a hash of the
+    script, which names the real ``java``) and reused; the rest of the home
+    (``lib``, ``conf``, ...) are links to the real one. Another process may be
+    starting a JVM from this home at any moment, so a home is only ever put in
+    place whole (a folder renamed in one step), never deleted or rewritten.
     """
     if os.name == "nt":
         raise JavaNotFoundError(
@@ -155,8 +158,8 @@ def wrapped_java_home(real_home: Path, folders: list[Path] | None = None) -> Pat
             "on Windows the course cannot work around it: install a full JDK 17 or 21 (for example "
             "Eclipse Temurin) and set JAVA_HOME to it")
     real_java = (real_home / "bin" / "java").resolve()
-    digest = hashlib.sha256(str(real_java).encode()).hexdigest()[:12]
     script = _WRAPPER.format(module=VECTOR_MODULE, flag=DROPPED_FLAG, java=real_java)
+    digest = hashlib.sha256(script.encode()).hexdigest()[:12]
     errors = []
     for folder in folders or _wrapper_folders():
         home = folder / f"java-home-{digest}"
@@ -164,6 +167,8 @@ def wrapped_java_home(real_home: Path, folders: list[Path] | None = None) -> Pat
         try:
             if java.exists() and java.read_text() == script:
                 return home
+            if java.exists():
+                raise OSError(f"{home} was changed by hand: delete it and run again")
             staging = Path(tempfile.mkdtemp(prefix=".java-home-", dir=_made(folder)))
             (staging / "bin").mkdir()
             (staging / "bin" / "java").write_text(script)
@@ -171,11 +176,12 @@ def wrapped_java_home(real_home: Path, folders: list[Path] | None = None) -> Pat
             for entry in real_home.iterdir():
                 if entry.name != "bin":
                     (staging / entry.name).symlink_to(entry.resolve())
-            shutil.rmtree(home, ignore_errors=True)
             try:
                 staging.rename(home)
-            except OSError:  # another process wrote it at the same time: use theirs
+            except OSError:  # another process put its (identical) home there first: use theirs
                 shutil.rmtree(staging, ignore_errors=True)
+            if not java.exists() or java.read_text() != script:
+                raise OSError(f"{home} is incomplete: delete it and run again")
             return home
         except OSError as error:
             errors.append(f"{folder}: {error}")

@@ -61,6 +61,53 @@ def test_bundled_runtime_is_wrapped_and_drops_only_the_vector_flag(tmp_path, mon
     assert java_runtime.find_java(sources=("bundled",)).home == runtime.home
 
 
+def _fake_runtime(folder: Path) -> Path:
+    (folder / "bin").mkdir(parents=True)
+    (folder / "bin" / "java").write_text("#!/bin/sh\n")
+    (folder / "lib").mkdir()
+    return folder
+
+
+def _wrap_and_watch(real_home: str, cache: str, at: float) -> bool:
+    """In a process of its own: from the moment ``at``, write (or find) the private home, then watch it
+    for 0.3 s; whether it stayed whole (other processes are writing theirs meanwhile)."""
+    import time
+
+    while time.time() < at:
+        time.sleep(0.001)
+    home = java_runtime.wrapped_java_home(Path(real_home), [Path(cache)])
+    whole = True
+    for _ in range(300):
+        whole &= (home / "bin" / "java").is_file() and (home / "lib").is_dir()
+        time.sleep(0.001)
+    return whole
+
+
+def test_processes_writing_the_private_home_at_once_never_see_it_half_there(tmp_path):
+    """A home is put in place whole, in one step, and never removed: a JVM may be starting from it."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    real_home, cache = _fake_runtime(tmp_path / "jdk"), tmp_path / "cache"
+    with ProcessPoolExecutor(8, mp_context=multiprocessing.get_context("fork")) as pool:
+        at = time.time() + 0.5
+        seen = list(pool.map(_wrap_and_watch, *zip(*[(str(real_home), str(cache), at)] * 8)))
+    assert all(seen), seen
+    homes = list(cache.iterdir())
+    assert len(homes) == 1 and java_runtime.is_wrapper(homes[0])  # no staging folder left behind
+
+
+def test_a_private_home_changed_by_hand_is_left_alone_and_named(tmp_path):
+    real_home, cache, spare = _fake_runtime(tmp_path / "jdk"), tmp_path / "cache", tmp_path / "spare"
+    home = java_runtime.wrapped_java_home(real_home, [cache])
+    (home / "bin" / "java").write_text("#!/bin/sh\n# edited\n")
+    assert java_runtime.wrapped_java_home(real_home, [cache, spare]).parent == spare
+    with pytest.raises(JavaNotFoundError, match="changed by hand: delete it"):
+        java_runtime.wrapped_java_home(real_home, [cache])
+    assert "edited" in (home / "bin" / "java").read_text()
+
+
 @bundled
 def test_unwritable_cache_falls_back_to_the_temporary_folder(tmp_path, monkeypatch):
     blocked = tmp_path / "blocked"
