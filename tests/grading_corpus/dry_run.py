@@ -114,14 +114,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="processes at once (1: all in this one)")
     args = parser.parse_args(argv)
 
-    from .cases import ASSIGNMENTS, PENDING  # noqa: PLC0415
+    from .cases import PENDING  # noqa: PLC0415
 
     switches = set(PENDING) if "all" in args.pending else set(args.pending)
-    if not os.environ.get("RECSYS_COURSE_DATA"):
-        from recsys_course.fetch import make_synthetic_movielens  # noqa: PLC0415
+    with _synthetic_data_unless_given():
+        return _run(args, switches)
 
-        data = Path(tempfile.mkdtemp(prefix="corpus-dry-run-"))
-        os.environ["RECSYS_COURSE_DATA"] = str(make_synthetic_movielens(data / "data").folder.parent)
+
+@contextlib.contextmanager
+def _synthetic_data_unless_given():
+    """Without ``RECSYS_COURSE_DATA``, a synthetic data set for this run (removed after it, the variable restored)."""
+    if os.environ.get("RECSYS_COURSE_DATA"):
+        yield
+        return
+    from recsys_course.fetch import make_synthetic_movielens  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="corpus-dry-run-") as data:
+        os.environ["RECSYS_COURSE_DATA"] = str(make_synthetic_movielens(Path(data) / "data").folder.parent)
+        try:
+            yield
+        finally:
+            del os.environ["RECSYS_COURSE_DATA"]
+
+
+def _run(args: argparse.Namespace, switches: set[str]) -> int:
+    from .cases import ASSIGNMENTS  # noqa: PLC0415
+
     assignments = []
     for number in args.numbers:
         matches = [a for a in ASSIGNMENTS if a == number or a.split("_")[0] == number]
