@@ -130,6 +130,16 @@ class Hub:
             return {grade.name: float(grade.auto_score or 0) for grade in submission.grades}
 
 
+def each_student(steps) -> None:
+    """``steps(student, notebooks)`` for every student, two students at a time (each works in a home of
+    their own, as on a hub; an nbgrader command is mostly one core's start-up)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(steps, student, notebooks) for student, notebooks in answers().items()]:
+            done.result()  # a student's failure fails the test
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, synthetic_dir):
     started, cpu = time.monotonic(), children_cpu()
@@ -151,7 +161,8 @@ def hub(tmp_path_factory, synthetic_dir):
 
     # Students: fetch, answer, submit.
     handed_in = hub.base / "handed-in"  # the same files, for `grade`
-    for student, notebooks in answers().items():
+
+    def hand_in(student, notebooks):
         for assignment, notebook in notebooks.items():
             hub.student(student, "fetch_assignment", assignment)
             fetched = hub.home(student) / assignment / f"{assignment}.ipynb"
@@ -160,6 +171,8 @@ def hub(tmp_path_factory, synthetic_dir):
             hub.student(student, "submit", assignment)
             (handed_in / student).mkdir(parents=True, exist_ok=True)
             nbformat.write(notebook, handed_in / student / f"{assignment}.ipynb")
+
+    each_student(hand_in)
     clock("fetch and submit")
 
     # Instructor: collect and autograde.
@@ -271,7 +284,8 @@ def test_students_fetch_their_feedback(hub):
     for assignment in (FIRST, THIRD):
         course.instructor("nbgrader", "generate_feedback", assignment, "--force")
         course.instructor("nbgrader", "release_feedback", assignment)
-    for student, notebooks in answers().items():
+
+    def fetch_feedback(student, notebooks):
         for assignment in notebooks:
             course.student(student, "fetch_feedback", assignment)
             pages = sorted((course.home(student) / assignment / "feedback").glob(f"*/{assignment}.html"))
@@ -280,6 +294,8 @@ def test_students_fetch_their_feedback(hub):
             assert "Hidden tests: their code is not shown" in html
             shown = [line for line in hidden_lines(assignment) if line in html]
             assert HIDDEN_BEGIN not in html and not shown, f"the feedback shows hidden tests' code: {shown[:3]}"
+
+    each_student(fetch_feedback)
     bob = next((course.home("bob") / THIRD / "feedback").glob(f"*/{THIRD}.html")).read_text()
     assert "Hidden test failed" in bob
 
