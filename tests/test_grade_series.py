@@ -16,7 +16,7 @@ gradebook scores every graded cell of the source; written answers wait for a
 human), the untouched release gets 0 on every test cell; and what the
 one-assignment class test checked: feedback keeps hidden tests hidden.
 
-Budget: about 8 minutes on 2 cores for notebooks 1-11, 170 notebooks graded twice (3.7 and 4.0
+Budget: about 8 minutes on 2 cores for notebooks 1-11, 170 notebooks graded twice (3.9 and 3.8
 minutes in CI, December 2026; see ``benchmarks/bench_grading.py``); a new notebook adds its reference,
 its untouched release and its own cases, a few seconds each per grading, so each module keeps
 only the cases that matter most in ``CASES`` (two delegation forms, ``return 0``,
