@@ -165,9 +165,10 @@ def wrapped_java_home(real_home: Path, folders: list[Path] | None = None) -> Pat
         home = folder / f"java-home-{digest}"
         java = home / "bin" / "java"
         try:
-            if java.exists() and java.read_text() == script:
+            found = _text_or_none(java)
+            if found == script:
                 return home
-            if java.exists():
+            if found is not None:
                 raise OSError(f"{home} was changed by hand: delete it and run again")
             staging = Path(tempfile.mkdtemp(prefix=".java-home-", dir=_made(folder)))
             (staging / "bin").mkdir()
@@ -180,12 +181,16 @@ def wrapped_java_home(real_home: Path, folders: list[Path] | None = None) -> Pat
                 staging.rename(home)
             except OSError:  # another process put its (identical) home there first: use theirs
                 shutil.rmtree(staging, ignore_errors=True)
-            if not java.exists() or java.read_text() != script:
+            if _text_or_none(java) != script:
                 raise OSError(f"{home} is incomplete: delete it and run again")
             return home
         except OSError as error:
             errors.append(f"{folder}: {error}")
     raise JavaNotFoundError("cannot write a private JAVA_HOME for Spark: " + "; ".join(errors))
+
+
+def _text_or_none(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
 
 
 def is_wrapper(home: Path) -> bool:
