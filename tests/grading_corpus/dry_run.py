@@ -129,12 +129,16 @@ def _synthetic_data_unless_given():
         return
     from recsys_course.fetch import make_synthetic_movielens  # noqa: PLC0415
 
+    given = os.environ.get("RECSYS_COURSE_DATA")  # unset, or set to "": put back as it was
     with tempfile.TemporaryDirectory(prefix="corpus-dry-run-") as data:
         os.environ["RECSYS_COURSE_DATA"] = str(make_synthetic_movielens(Path(data) / "data").folder.parent)
         try:
             yield
         finally:
-            del os.environ["RECSYS_COURSE_DATA"]
+            if given is None:
+                del os.environ["RECSYS_COURSE_DATA"]
+            else:
+                os.environ["RECSYS_COURSE_DATA"] = given
 
 
 def _run(args: argparse.Namespace, switches: set[str]) -> int:
