@@ -61,9 +61,11 @@ def test_bundled_runtime_is_wrapped_and_drops_only_the_vector_flag(tmp_path, mon
     assert java_runtime.find_java(sources=("bundled",)).home == runtime.home
 
 
-def _fake_runtime(folder: Path) -> Path:
+def _fake_runtime(folder: Path, java: str = "#!/bin/sh\n") -> Path:
+    """A Java home at ``folder`` whose ``bin/java`` is the shell script ``java``."""
     (folder / "bin").mkdir(parents=True)
-    (folder / "bin" / "java").write_text("#!/bin/sh\n")
+    (folder / "bin" / "java").write_text(java)
+    (folder / "bin" / "java").chmod(0o755)
     (folder / "lib").mkdir()
     return folder
 
@@ -139,10 +141,7 @@ def test_no_java_gives_a_clear_message(tmp_path, monkeypatch):
 
 
 def test_too_old_java_is_skipped(tmp_path, monkeypatch):
-    old = tmp_path / "old-jdk"
-    (old / "bin").mkdir(parents=True)
-    (old / "bin" / "java").write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\"' >&2\n")
-    (old / "bin" / "java").chmod(0o755)
+    old = _fake_runtime(tmp_path / "old-jdk", "#!/bin/sh\necho 'openjdk version \"11.0.2\"' >&2\n")
     monkeypatch.setenv("JAVA_HOME", str(old))
     with pytest.raises(JavaNotFoundError, match="Java 11, older than 17"):
         java_runtime.find_java(min_version=17, sources=("java_home",))
